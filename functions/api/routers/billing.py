@@ -1,0 +1,68 @@
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
+from shared.billing.models import AuditEvent, BillRun, Invoice
+from shared.services import bill_runs, invoices
+from shared.services.schemas import BillRunCreate
+
+router = APIGatewayRouter()
+
+
+@router.post("/v1/bill-runs", tags=["bill runs"], responses={202: {"description": "started"}})
+def start_bill_run(body: BillRunCreate) -> Response[BillRun]:
+    run = bill_runs.start_bill_run(ports(router), actor(router), body)
+    return Response(status_code=202, body=run, content_type="application/json")
+
+
+@router.get("/v1/bill-runs", tags=["bill runs"])
+def list_bill_runs(limit: Limit = 20, starting_after: StartingAfter = None) -> Page[BillRun]:
+    data, more = ports(router).repo.list_bill_runs(limit, starting_after)
+    return Page(data=data, has_more=more)
+
+
+@router.get("/v1/bill-runs/<bill_run_id>", tags=["bill runs"])
+def get_bill_run(bill_run_id: str) -> BillRun:
+    return bill_runs.get_bill_run(ports(router), bill_run_id)
+
+
+@router.get("/v1/invoices", tags=["invoices"])
+def list_invoices(
+    limit: Limit = 20,
+    starting_after: StartingAfter = None,
+    customer_id: Annotated[str | None, Query()] = None,
+    subscription_id: Annotated[str | None, Query()] = None,
+    status: Annotated[Literal["draft", "finalized", "paid", "void", "uncollectible"] | None, Query()] = None,
+) -> Page[Invoice]:
+    data, more = invoices.list_invoices(ports(router), limit, starting_after, customer_id,
+                                        subscription_id, status)
+    return Page(data=data, has_more=more)
+
+
+@router.get("/v1/invoices/<invoice_id>", tags=["invoices"])
+def get_invoice(invoice_id: str) -> Invoice:
+    return invoices.get_invoice(ports(router), invoice_id)
+
+
+@router.get("/v1/invoices/<invoice_id>/pdf", tags=["invoices"],
+            responses={200: {"description": "the PDF", "content": {"application/pdf": {}}}})
+def get_invoice_pdf(invoice_id: str) -> Response:
+    invoice, pdf = invoices.read_pdf(ports(router), invoice_id)
+    return Response(status_code=200, body=pdf, content_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'})
+
+
+@router.get("/v1/audit-events", tags=["audit"])
+def list_audit_events(
+    limit: Limit = 20,
+    starting_after: StartingAfter = None,
+    object_id: Annotated[str | None, Query()] = None,
+    actor_name: Annotated[str | None, Query(alias="actor")] = None,
+    action: Annotated[str | None, Query()] = None,
+) -> Page[AuditEvent]:
+    """Append-only, newest first."""
+    data, more = ports(router).repo.list_audit(limit, starting_after, object_id, actor_name, action)
+    return Page(data=data, has_more=more)

@@ -1,0 +1,281 @@
+"""DynamoDB storage: one table for the system of record, one small table for counters.
+
+Every object is an item with its keys and a `data` attribute holding the model's JSON
+(money stays an exact decimal string; no float ever reaches DynamoDB). `version` is a
+number used for optimistic locking. A mutation and its audit event are written in one
+TransactWriteItems, so there is never a change without its audit entry or the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import boto3
+from botocore.exceptions import ClientError
+
+from shared.billing.errors import ConflictError, RetryableError
+from shared.billing.models import AuditEvent, Model
+
+TRANSIENT = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "TransactionInProgressException",
+}
+INDEXES = ("gsi1", "gsi2", "gsi3")
+
+
+@dataclass
+class Item:
+    """A stored object: its keys, index keys and model data."""
+
+    pk: str
+    sk: str
+    type: str
+    data: dict[str, Any]
+    version: int = 1
+    indexes: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (pk, sk)
+    extra: dict[str, str] = field(default_factory=dict)  # plain string attributes
+
+    def to_dynamo(self) -> dict[str, dict]:
+        attrs: dict[str, dict] = {
+            "pk": {"S": self.pk},
+            "sk": {"S": self.sk},
+            "type": {"S": self.type},
+            "data": {"S": json.dumps(self.data, separators=(",", ":"), sort_keys=True)},
+            "version": {"N": str(self.version)},
+        }
+        for name, (ipk, isk) in self.indexes.items():
+            attrs[f"{name}pk"] = {"S": ipk}
+            attrs[f"{name}sk"] = {"S": isk}
+        for name, value in self.extra.items():
+            attrs[name] = {"S": value}
+        return attrs
+
+    @classmethod
+    def from_dynamo(cls, attrs: dict[str, dict]) -> "Item":
+        indexes = {
+            name: (attrs[f"{name}pk"]["S"], attrs[f"{name}sk"]["S"])
+            for name in INDEXES
+            if f"{name}pk" in attrs
+        }
+        known = {"pk", "sk", "type", "data", "version"} | {
+            f"{n}{k}" for n in INDEXES for k in ("pk", "sk")
+        }
+        return cls(
+            pk=attrs["pk"]["S"],
+            sk=attrs["sk"]["S"],
+            type=attrs["type"]["S"],
+            data=json.loads(attrs["data"]["S"]),
+            version=int(attrs["version"]["N"]),
+            indexes=indexes,
+            extra={k: v["S"] for k, v in attrs.items() if k not in known and "S" in v},
+        )
+
+
+@dataclass
+class Put:
+    item: Item
+    expected_version: int | None = None  # None: must not exist yet
+
+    def to_transact(self, table: str) -> dict:
+        if self.expected_version is None:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(self.expected_version)}},
+            }
+        return {"Put": {"TableName": table, "Item": self.item.to_dynamo(), **condition}}
+
+
+@dataclass
+class Delete:
+    pk: str
+    sk: str
+
+    def to_transact(self, table: str) -> dict:
+        return {"Delete": {"TableName": table, "Key": {"pk": {"S": self.pk}, "sk": {"S": self.sk}}}}
+
+
+@dataclass
+class CounterAdvance:
+    """Move a counter from `current` to `current + 1`, storing `head` (e.g. a hash) with it."""
+
+    key: str
+    current: int
+    head: str
+
+    def to_transact(self, table: str) -> dict:
+        condition = (
+            "attribute_not_exists(pk)" if self.current == 0 else "seq = :current"
+        )
+        values = {":next": {"N": str(self.current + 1)}, ":head": {"S": self.head}}
+        if self.current:
+            values[":current"] = {"N": str(self.current)}
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": self.key}},
+                "UpdateExpression": "SET seq = :next, head = :head",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+
+class DynamoStore:
+    def __init__(self, table: str, counters_table: str, client=None):
+        self.table = table
+        self.counters_table = counters_table
+        self.client = client or boto3.client("dynamodb")
+
+    # reads -----------------------------------------------------------------
+    def get(self, pk: str, sk: str) -> Item | None:
+        response = self._call(
+            self.client.get_item,
+            TableName=self.table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConsistentRead=True,
+        )
+        return Item.from_dynamo(response["Item"]) if "Item" in response else None
+
+    def batch_get(self, keys: Iterable[tuple[str, str]]) -> list[Item]:
+        keys = list(dict.fromkeys(keys))
+        found: list[Item] = []
+        for start in range(0, len(keys), 100):
+            request = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self._call(self.client.batch_get_item, RequestItems=request)
+                found += [Item.from_dynamo(a) for a in response["Responses"].get(self.table, [])]
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def query(
+        self,
+        pk: str,
+        *,
+        index: str | None = None,
+        begins_with: str = "",
+        at_most: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> tuple[list[Item], bool]:
+        """Items of one partition in sort-key order (or reversed), and whether more exist.
+
+        `begins_with` restricts the sort key to a prefix, `at_most` caps it (inclusive),
+        `after` is the exclusive cursor: the sort key of the last item already seen.
+        """
+        pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
+        # DynamoDB refuses empty key values; every sort key we write starts above " ".
+        low = begins_with or " "
+        high = at_most if at_most is not None else begins_with + "\uffff"
+        if after is not None:
+            if newest_first:
+                high = min(high, after[:-1] + chr(ord(after[-1]) - 1) + "\uffff") if after else high
+            else:
+                low = max(low, after + "\u0001")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": sk_name},
+            "ScanIndexForward": not newest_first,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = True
+        if limit is not None:
+            kwargs["Limit"] = limit + 1
+        items: list[Item] = []
+        for attrs in self._paginate(kwargs):
+            items.append(Item.from_dynamo(attrs))
+            if limit is not None and len(items) > limit:
+                return items[:limit], True
+        return items, False
+
+    def _paginate(self, kwargs: dict) -> Iterable[dict]:
+        while True:
+            response = self._call(self.client.query, **kwargs)
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+    def counter(self, key: str) -> tuple[int, str]:
+        response = self._call(
+            self.client.get_item,
+            TableName=self.counters_table,
+            Key={"pk": {"S": key}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return 0, ""
+        return int(item["seq"]["N"]), item.get("head", {}).get("S", "")
+
+    # writes ----------------------------------------------------------------
+    def transact(self, operations: list, audit: Iterable[AuditEvent] = ()) -> None:
+        """Write everything or nothing. A failed condition raises ConflictError."""
+        writes = [
+            op.to_transact(self.counters_table if isinstance(op, CounterAdvance) else self.table)
+            for op in operations
+        ]
+        writes += [Put(audit_item(event)).to_transact(self.table) for event in audit]
+        if len(writes) > 100:
+            raise ValueError(f"a transaction holds at most 100 writes, got {len(writes)}")
+        try:
+            self.client.transact_write_items(TransactItems=writes)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons:
+                    raise ConflictError(
+                        "the object changed or already exists; read it again and retry",
+                        code="concurrent_modification",
+                    ) from error
+                raise RetryableError(f"transaction cancelled: {reasons}") from error
+            if code in TRANSIENT:
+                raise RetryableError(f"DynamoDB {code}") from error
+            raise
+
+    def put_plain(self, item: Item) -> None:
+        """Unconditional single put, for derived data that may be rewritten (never money)."""
+        self._call(self.client.put_item, TableName=self.table, Item=item.to_dynamo())
+
+    def _call(self, method, **kwargs):
+        try:
+            return method(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in TRANSIENT:
+                raise RetryableError(f"DynamoDB {error.response['Error']['Code']}") from error
+            raise
+
+
+def audit_item(event: AuditEvent) -> Item:
+    return Item(
+        pk=f"AUDIT#{event.object_id}",
+        sk=event.id,
+        type="audit_event",
+        data=event.model_dump(mode="json"),
+        indexes={
+            "gsi1": (f"AUDIT_ACTOR#{event.actor}", event.id),
+            "gsi2": (f"AUDIT_ACTION#{event.action}", event.id),
+            "gsi3": ("AUDIT", event.id),
+        },
+    )
+
+
+def to_data(model: Model) -> dict:
+    return model.model_dump(mode="json")

@@ -1,0 +1,263 @@
+"""Typed storage of the domain objects on top of DynamoStore.
+
+Key layout (table `BillingTable`):
+
+| object | pk | sk | gsi1 | gsi2 | gsi3 |
+|---|---|---|---|---|---|
+| billing entity | ENT#id | A | ENTS / id | | |
+| customer | CUS#id | A | CUSTOMERS / id | | |
+| plan | PLAN#code | A | PLANS / code | | |
+| subscription | SUB#id | A | CUS#customer / SUB#id | SUBS / id | DUE#shard / next_bill_date#id |
+| billed item | SUB#id | BILLED#charge#period_start | | | |
+| invoice | INV#id | A | CUS#customer / INV#id | INVOICES / id | |
+| bill run | BR#id | A | BILLRUNS / id | | |
+| audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
+| API key | KEY#sha256 | A | KEYS / name | | |
+| alias | ALIAS#kind#value | A | | | |
+
+Aliases (entity codes, external ids, key names) are written in the same transaction as
+their object with "must not exist", so uniqueness holds under concurrency.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import date
+from typing import TypeVar
+
+from shared.adapters.dynamodb import DynamoStore, Item, Put, to_data
+from shared.billing.models import (
+    AuditEvent,
+    BillingEntity,
+    BillRun,
+    Customer,
+    Invoice,
+    Model,
+    Plan,
+    Subscription,
+)
+from shared.billing.schedule import BillingItem
+
+DUE_SHARDS = 8
+M = TypeVar("M", bound=Model)
+
+
+def alias_item(kind: str, value: str, target: str) -> Item:
+    return Item(pk=f"ALIAS#{kind}#{value}", sk="A", type="alias", data={"target": target})
+
+
+def due_shard(subscription_id: str) -> int:
+    return zlib.crc32(subscription_id.encode()) % DUE_SHARDS
+
+
+class Repository:
+    def __init__(self, store: DynamoStore):
+        self.store = store
+
+    # generic ----------------------------------------------------------------
+    def _load(self, model: type[M], pk: str) -> M | None:
+        item = self.store.get(pk, "A")
+        if item is None:
+            return None
+        obj = model.model_validate(item.data)
+        obj.version = item.version
+        return obj
+
+    def _list(self, model: type[M], pk: str, index: str, limit: int, after: str | None,
+              begins_with: str = "", newest_first: bool = False) -> tuple[list[M], bool]:
+        items, more = self.store.query(
+            pk, index=index, begins_with=begins_with, after=after, limit=limit,
+            newest_first=newest_first,
+        )
+        objs = []
+        for item in items:
+            obj = model.model_validate(item.data)
+            obj.version = item.version
+            objs.append(obj)
+        return objs, more
+
+    def resolve_alias(self, kind: str, value: str) -> str | None:
+        item = self.store.get(f"ALIAS#{kind}#{value}", "A")
+        return item.data["target"] if item else None
+
+    # billing entities ---------------------------------------------------------
+    def entity_item(self, entity: BillingEntity) -> Item:
+        return Item(f"ENT#{entity.id}", "A", "billing_entity", to_data(entity), entity.version,
+                    {"gsi1": ("ENTS", entity.id)})
+
+    def create_entity(self, entity: BillingEntity, audit: AuditEvent) -> None:
+        self.store.transact(
+            [Put(self.entity_item(entity)), Put(alias_item("entity", entity.code, entity.id))], [audit]
+        )
+
+    def get_entity(self, entity_id: str) -> BillingEntity | None:
+        return self._load(BillingEntity, f"ENT#{entity_id}")
+
+    def list_entities(self, limit: int, after: str | None):
+        return self._list(BillingEntity, "ENTS", "gsi1", limit, after)
+
+    # customers --------------------------------------------------------------
+    def customer_item(self, customer: Customer) -> Item:
+        return Item(f"CUS#{customer.id}", "A", "customer", to_data(customer), customer.version,
+                    {"gsi1": ("CUSTOMERS", customer.id)})
+
+    def create_customer(self, customer: Customer, audit: AuditEvent) -> None:
+        ops = [Put(self.customer_item(customer))]
+        if customer.external_id:
+            ops.append(Put(alias_item("customer", customer.external_id, customer.id)))
+        self.store.transact(ops, [audit])
+
+    def get_customer(self, customer_id: str) -> Customer | None:
+        return self._load(Customer, f"CUS#{customer_id}")
+
+    def list_customers(self, limit: int, after: str | None):
+        return self._list(Customer, "CUSTOMERS", "gsi1", limit, after)
+
+    # plans ------------------------------------------------------------------
+    def plan_item(self, plan: Plan) -> Item:
+        return Item(f"PLAN#{plan.code}", "A", "plan", to_data(plan), plan.version,
+                    {"gsi1": ("PLANS", plan.code)})
+
+    def create_plan(self, plan: Plan, audit: AuditEvent) -> None:
+        self.store.transact([Put(self.plan_item(plan))], [audit])
+
+    def get_plan(self, code: str) -> Plan | None:
+        return self._load(Plan, f"PLAN#{code}")
+
+    def get_plans(self, codes: set[str]) -> dict[str, Plan]:
+        plans = {}
+        for item in self.store.batch_get((f"PLAN#{code}", "A") for code in codes):
+            plan = Plan.model_validate(item.data)
+            plan.version = item.version
+            plans[plan.code] = plan
+        return plans
+
+    def list_plans(self, limit: int, after: str | None):
+        return self._list(Plan, "PLANS", "gsi1", limit, after)
+
+    # subscriptions ------------------------------------------------------------
+    def subscription_item(self, sub: Subscription) -> Item:
+        indexes = {"gsi1": (f"CUS#{sub.customer_id}", f"SUB#{sub.id}"), "gsi2": ("SUBS", sub.id)}
+        if sub.next_bill_date is not None:
+            indexes["gsi3"] = (f"DUE#{due_shard(sub.id)}", f"{sub.next_bill_date.isoformat()}#{sub.id}")
+        return Item(f"SUB#{sub.id}", "A", "subscription", to_data(sub), sub.version, indexes,
+                    extra={"customer_id": sub.customer_id})
+
+    def create_subscription(self, sub: Subscription, audit: AuditEvent) -> None:
+        ops = [Put(self.subscription_item(sub))]
+        if sub.external_id:
+            ops.append(Put(alias_item("subscription", sub.external_id, sub.id)))
+        self.store.transact(ops, [audit])
+
+    def update_subscription(self, sub: Subscription, audit: AuditEvent) -> None:
+        """Write `sub` if nobody changed it since it was read (its version), bumping it."""
+        expected = sub.version
+        sub.version = expected + 1
+        try:
+            self.store.transact([Put(self.subscription_item(sub), expected)], [audit])
+        except Exception:
+            sub.version = expected
+            raise
+
+    def get_subscription(self, sub_id: str) -> Subscription | None:
+        return self._load(Subscription, f"SUB#{sub_id}")
+
+    def list_subscriptions(self, limit: int, after: str | None, customer_id: str | None = None):
+        if customer_id:
+            subs, more = self._list(Subscription, f"CUS#{customer_id}", "gsi1", limit,
+                                    after and f"SUB#{after}", begins_with="SUB#")
+            return subs, more
+        return self._list(Subscription, "SUBS", "gsi2", limit, after)
+
+    def customer_subscriptions(self, customer_id: str) -> list[Subscription]:
+        subs, _ = self.list_subscriptions(limit=10_000, after=None, customer_id=customer_id)
+        return subs
+
+    def billed_keys(self, sub_id: str) -> set[str]:
+        items, _ = self.store.query(f"SUB#{sub_id}", begins_with="BILLED#")
+        return {item.data["key"] for item in items}
+
+    def due_customers(self, as_of: date) -> list[str]:
+        """Customers with a subscription whose next bill date is on or before `as_of`."""
+        customers: dict[str, None] = {}
+        for shard in range(DUE_SHARDS):
+            items, _ = self.store.query(f"DUE#{shard}", index="gsi3", at_most=f"{as_of.isoformat()}#~")
+            for item in items:
+                customers.setdefault(item.extra["customer_id"], None)
+        return sorted(customers)
+
+    # invoices -----------------------------------------------------------------
+    def invoice_item(self, invoice: Invoice) -> Item:
+        return Item(f"INV#{invoice.id}", "A", "invoice", to_data(invoice), invoice.version,
+                    {"gsi1": (f"CUS#{invoice.customer_id}", f"INV#{invoice.id}"),
+                     "gsi2": ("INVOICES", invoice.id)})
+
+    def billed_item(self, item: BillingItem, invoice_id: str) -> Item:
+        return Item(f"SUB#{item.subscription_id}", f"BILLED#{item.charge_code}#{item.period.start}",
+                    "billed_item", {"key": item.key, "invoice_id": invoice_id})
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        return self._load(Invoice, f"INV#{invoice_id}")
+
+    def list_invoices(self, limit: int, after: str | None, customer_id: str | None = None):
+        if customer_id:
+            return self._list(Invoice, f"CUS#{customer_id}", "gsi1", limit,
+                              after and f"INV#{after}", begins_with="INV#")
+        return self._list(Invoice, "INVOICES", "gsi2", limit, after)
+
+    def update_invoice(self, invoice: Invoice, audit: list[AuditEvent] = ()) -> None:
+        expected = invoice.version
+        invoice.version = expected + 1
+        try:
+            self.store.transact([Put(self.invoice_item(invoice), expected)], audit)
+        except Exception:
+            invoice.version = expected
+            raise
+
+    # bill runs ------------------------------------------------------------------
+    def bill_run_item(self, run: BillRun) -> Item:
+        return Item(f"BR#{run.id}", "A", "bill_run", to_data(run), run.version,
+                    {"gsi1": ("BILLRUNS", run.id)})
+
+    def get_bill_run(self, run_id: str) -> BillRun | None:
+        return self._load(BillRun, f"BR#{run_id}")
+
+    def list_bill_runs(self, limit: int, after: str | None):
+        return self._list(BillRun, "BILLRUNS", "gsi1", limit, after, newest_first=True)
+
+    def save_bill_run(self, run: BillRun, audit: list[AuditEvent] = (), new: bool = False) -> None:
+        expected = None if new else run.version
+        if not new:
+            run.version += 1
+        self.store.transact([Put(self.bill_run_item(run), expected)], audit)
+
+    # audit --------------------------------------------------------------------
+    def list_audit(self, limit: int, after: str | None, object_id: str | None = None,
+                   actor: str | None = None, action: str | None = None):
+        if object_id:
+            pk, index = f"AUDIT#{object_id}", None
+        elif actor:
+            pk, index = f"AUDIT_ACTOR#{actor}", "gsi1"
+        elif action:
+            pk, index = f"AUDIT_ACTION#{action}", "gsi2"
+        else:
+            pk, index = "AUDIT", "gsi3"
+        items, more = self.store.query(pk, index=index, after=after, limit=limit, newest_first=True)
+        events = [AuditEvent.model_validate(item.data) for item in items]
+        if object_id and (actor or action):  # narrow a partition by the other filters
+            events = [e for e in events if (not actor or e.actor == actor)
+                      and (not action or e.action == action)]
+        return events, more
+
+    # API keys -------------------------------------------------------------------
+    def get_api_key(self, key_hash: str) -> dict | None:
+        item = self.store.get(f"KEY#{key_hash}", "A")
+        return item.data if item else None
+
+    def create_api_key(self, key_hash: str, record: dict, audit: AuditEvent) -> None:
+        self.store.transact(
+            [Put(Item(f"KEY#{key_hash}", "A", "api_key", record, 1, {"gsi1": ("KEYS", record["name"])})),
+             Put(alias_item("api_key", record["name"], key_hash))],
+            [audit],
+        )
+

@@ -1,0 +1,83 @@
+"""Which charge periods of a subscription are billable, and when.
+
+A `BillingItem` is one charge for one billing period of one subscription. The schedule is
+derived from the contract alone, so "what is due" is always "proposed minus already billed"
+(STYLE 5): re-running a bill run, retrying a step or previewing all come out of the same
+function, and an item's `key` is what makes billing it twice impossible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Iterable, Iterator
+
+from shared.billing.models import Charge, Plan, Subscription
+from shared.billing.periods import Period, billing_periods
+
+
+@dataclass(frozen=True)
+class BillingItem:
+    subscription_id: str
+    charge_code: str
+    period: Period  # the full billing period
+    service: Period  # the part of it the contract covers (prorated when shorter)
+    bill_date: date
+
+    @property
+    def key(self) -> str:
+        return f"{self.subscription_id}#{self.charge_code}#{self.period.start.isoformat()}"
+
+    @property
+    def is_partial(self) -> bool:
+        return self.service != self.period
+
+
+def charge_items(subscription: Subscription, charge: Charge) -> Iterator[BillingItem]:
+    """Every billing item of one charge, in date order (infinite for open-ended contracts)."""
+    start, end = subscription.start_date, subscription.service_end
+    if end is not None and end <= start:
+        return
+    if charge.type == "one_time":
+        day = Period(start, start + timedelta(days=1))
+        yield BillingItem(subscription.id, charge.code, day, day, start)
+        return
+    if charge.type != "recurring":
+        return  # usage charges are rated from usage records, not from the schedule
+    for period in billing_periods(start, charge.billing_period, subscription.billing_day,
+                                  until=end or date.max):
+        service = period.intersect(Period(start, end or date.max))
+        if service is None:
+            return
+        bill_date = period.start if charge.timing == "in_advance" else service.end
+        yield BillingItem(subscription.id, charge.code, period, service, bill_date)
+
+
+def due_items(
+    subscription: Subscription, plan: Plan, as_of: date, billed_keys: Iterable[str]
+) -> list[BillingItem]:
+    """Items whose bill date is on or before `as_of` and that no invoice has billed yet."""
+    billed = set(billed_keys)
+    due: list[BillingItem] = []
+    for charge in plan.charges:
+        for item in charge_items(subscription, charge):
+            if item.bill_date > as_of:
+                break
+            if item.key not in billed:
+                due.append(item)
+    return sorted(due, key=lambda i: (i.period.start, i.charge_code))
+
+
+def next_bill_date(subscription: Subscription, plan: Plan, billed_keys: Iterable[str]) -> date | None:
+    """The earliest bill date of an item not yet billed, or None when nothing is left."""
+    billed = set(billed_keys)
+    earliest: date | None = None
+    for charge in plan.charges:
+        for item in charge_items(subscription, charge):
+            if earliest is not None and item.bill_date >= earliest:
+                break
+            if item.key not in billed:
+                earliest = item.bill_date
+                break
+    return earliest
+

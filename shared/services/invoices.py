@@ -1,0 +1,95 @@
+"""Finalized invoices: read, render to PDF, deliver by email."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from shared.billing.errors import ConflictError, NotFoundError, ValidationError
+from shared.billing.models import Invoice
+from shared.services.catalog import get_customer
+from shared.services.context import Actor, Ports
+
+PDF = "application/pdf"
+
+
+def get_invoice(ports: Ports, invoice_id: str) -> Invoice:
+    invoice = ports.repo.get_invoice(invoice_id)
+    if invoice is None:
+        raise NotFoundError(f"no invoice '{invoice_id}'", param="id")
+    return invoice
+
+
+def list_invoices(ports: Ports, limit: int, after: str | None, customer_id: str | None = None,
+                  subscription_id: str | None = None, status: str | None = None):
+    """Invoices newest id last; filters narrow a customer's partition."""
+    if subscription_id:
+        sub = ports.repo.get_subscription(subscription_id)
+        if sub is None:
+            raise NotFoundError(f"no subscription '{subscription_id}'", param="subscription_id")
+        if customer_id and customer_id != sub.customer_id:
+            return [], False
+        customer_id = sub.customer_id
+    if customer_id:
+        get_customer(ports, customer_id, param="customer_id")
+    if not (subscription_id or status):
+        return ports.repo.list_invoices(limit, after, customer_id)
+    matches: list[Invoice] = []
+    cursor = after
+    while True:  # filter page by page until the page is full
+        page, more = ports.repo.list_invoices(limit, cursor, customer_id)
+        for invoice in page:
+            if subscription_id and subscription_id not in invoice.subscription_ids:
+                continue
+            if status and invoice.status != status:
+                continue
+            matches.append(invoice)
+            if len(matches) > limit:
+                return matches[:limit], True
+        if not more or not page:
+            return matches, False
+        cursor = page[-1].id
+
+
+def pdf_key(invoice: Invoice) -> str:
+    return f"invoices/{invoice.billing_entity_id}/{invoice.issue_date:%Y/%m}/{invoice.number}.pdf"
+
+
+def render_pdf(ports: Ports, actor: Actor, invoice_id: str, render: Callable[[Invoice], bytes]) -> Invoice:
+    """Render the finalized invoice once and store it; a repeat returns the stored key."""
+    invoice = get_invoice(ports, invoice_id)
+    if invoice.status == "draft":
+        raise ConflictError("a draft has no PDF of record yet", code="invoice_not_finalized")
+    if invoice.pdf_key:
+        return invoice
+    key = pdf_key(invoice)
+    ports.documents.put(key, render(invoice), PDF)
+    invoice.pdf_key = key
+    ports.repo.update_invoice(invoice)
+    return invoice
+
+
+def read_pdf(ports: Ports, invoice_id: str) -> tuple[Invoice, bytes]:
+    invoice = get_invoice(ports, invoice_id)
+    if not invoice.pdf_key:
+        raise NotFoundError(f"invoice {invoice_id} has no PDF yet (it is rendered by the bill run)",
+                            param="id", code="document_not_ready")
+    return invoice, ports.documents.get(invoice.pdf_key)
+
+
+def deliver(ports: Ports, actor: Actor, invoice_id: str,
+            compose: Callable[[Invoice], tuple[str, str, str]]) -> Invoice:
+    """Email the PDF to the customer (To + CC) once; a repeat does not send again."""
+    invoice, pdf = read_pdf(ports, invoice_id)
+    if invoice.delivery_status == "sent":
+        return invoice
+    customer = get_customer(ports, invoice.customer_id)
+    if not customer.email:
+        raise ValidationError(f"customer {customer.id} has no email", param="email")
+    subject, text, html = compose(invoice)
+    message_id = ports.mailer.send(
+        to=[customer.email], cc=customer.cc_emails, subject=subject, text=text, html=html,
+        attachments=[(f"{invoice.number}.pdf", pdf, PDF)])
+    invoice.delivery_status = "sent"
+    ports.repo.update_invoice(invoice, [ports.audit(actor, "invoice.sent", "invoice", invoice.id, after={
+        "to": [customer.email], "cc": customer.cc_emails, "message_id": message_id})])
+    return invoice

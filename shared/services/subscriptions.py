@@ -1,0 +1,129 @@
+"""Contracts: create, read, terminate."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from shared.billing.errors import ConflictError, NotFoundError, ValidationError
+from shared.billing.models import Plan, Subscription, Termination
+from shared.billing.money import round_money
+from shared.billing.periods import period_containing
+from shared.billing.schedule import next_bill_date
+from shared.services.catalog import get_customer, get_plan
+from shared.services.context import Actor, Ports
+from shared.services.ids import new_id
+from shared.services.schemas import SubscriptionCreate, TerminateRequest
+
+
+def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) -> Subscription:
+    actor.require("contracts:write")
+    customer = get_customer(ports, body.customer_id, param="customer_id")
+    plan = get_plan(ports, body.plan_code, param="plan_code")
+    if plan.currency != customer.currency:
+        raise ValidationError(
+            f"plan '{plan.code}' is priced in {plan.currency} but the customer is billed in "
+            f"{customer.currency}", param="plan_code")
+    charge_codes = {c.code for c in plan.charges}
+    for code, price in body.price_overrides.items():
+        if code not in charge_codes:
+            raise ValidationError(f"plan '{plan.code}' has no charge '{code}'", param=f"price_overrides.{code}")
+        if round_money(price, plan.currency) != price:
+            raise ValidationError(f"{price} has more decimals than {plan.currency} allows",
+                                  param=f"price_overrides.{code}")
+    if body.external_id and ports.repo.resolve_alias("subscription", body.external_id):
+        raise ConflictError(f"a subscription with external_id '{body.external_id}' exists",
+                            param="external_id")
+    start = body.start_date or ports.clock.now().date()
+    if body.end_date and body.end_date <= start:
+        raise ValidationError("end_date must be after start_date (it is the first day without service)",
+                              param="end_date")
+    billing_day = body.billing_day or (start.day if body.billing_alignment == "anniversary" else 1)
+    sub = Subscription(
+        id=new_id("sub"),
+        customer_id=customer.id,
+        plan_code=plan.code,
+        external_id=body.external_id,
+        start_date=start,
+        end_date=body.end_date,
+        price_overrides=body.price_overrides,
+        quantity=body.quantity,
+        billing_alignment=body.billing_alignment,
+        billing_day=billing_day,
+        auto_renew=body.auto_renew,
+        created_at=ports.clock.now(),
+    )
+    sub.next_bill_date = next_bill_date(sub, plan, ())
+    try:
+        ports.repo.create_subscription(
+            sub, ports.audit(actor, "subscription.created", "subscription", sub.id, after=sub))
+    except ConflictError:
+        raise ConflictError(f"a subscription with external_id '{body.external_id}' exists",
+                            param="external_id") from None
+    data = {"subscription": sub.model_dump(mode="json")}
+    ports.publish(actor, "subscription.created", data)
+    if start <= ports.clock.now().date():
+        ports.publish(actor, "subscription.activated", data)
+    return sub
+
+
+def get_subscription(ports: Ports, sub_id: str, param: str = "id") -> Subscription:
+    if not sub_id.startswith("sub_"):
+        sub_id = ports.repo.resolve_alias("subscription", sub_id) or sub_id
+    sub = ports.repo.get_subscription(sub_id)
+    if sub is None:
+        raise NotFoundError(f"no subscription '{sub_id}'", param=param)
+    return sub
+
+
+def current_period_end(sub: Subscription, plan: Plan, today: date) -> date:
+    """End of the billing period in force today: the latest across the plan's recurring charges."""
+    if today < sub.start_date:
+        return sub.start_date
+    ends = [
+        period_containing(sub.start_date, charge.billing_period, sub.billing_day, today).end
+        for charge in plan.charges
+        if charge.type == "recurring"
+    ]
+    return max(ends) if ends else today
+
+
+def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: TerminateRequest) -> Subscription:
+    """Seed 000 UC02: the current period is the last one billed; the next invoice omits the line.
+
+    `immediately` ends the service today, `end_of_period` at the end of the current period,
+    `on_date` at `date` (the first day without service). No refund is made for a period
+    already billed in advance (the seed's non-refundable policy).
+    """
+    actor.require("contracts:write")
+    sub = get_subscription(ports, sub_id)
+    plan = get_plan(ports, sub.plan_code, param="plan_code")
+    today = ports.clock.now().date()
+    if sub.status_on(today) == "terminated":
+        raise ConflictError(f"subscription {sub.id} is already terminated", code="already_terminated")
+    refund = body.refund or plan.refund_policy
+    if refund == "prorated":
+        raise ConflictError("prorated refunds on termination are not available yet; use refund 'none'",
+                            param="refund", code="unsupported_refund")
+    if body.effective == "immediately":
+        service_end = max(today, sub.start_date)
+    elif body.effective == "end_of_period":
+        service_end = current_period_end(sub, plan, today)
+    else:
+        if body.date is None:
+            raise ValidationError("date is required when effective is 'on_date'", param="date")
+        if body.date < today:
+            raise ValidationError(f"date {body.date} is in the past (today is {today})", param="date")
+        service_end = max(body.date, sub.start_date)
+    if sub.service_end is not None and sub.service_end <= service_end:
+        raise ConflictError(f"subscription {sub.id} already ends on {sub.service_end}",
+                            param="effective", code="already_ending")
+    before = sub.model_copy(deep=True)
+    sub.termination = Termination(effective=body.effective, service_end=service_end,
+                                  requested_at=ports.clock.now(), requested_by=actor.name,
+                                  reason=body.reason)
+    sub.next_bill_date = next_bill_date(sub, plan, ports.repo.billed_keys(sub.id))
+    ended = service_end <= today
+    action = "subscription.terminated" if ended else "subscription.termination_scheduled"
+    ports.repo.update_subscription(sub, ports.audit(actor, action, "subscription", sub.id, before, sub))
+    ports.publish(actor, action, {"subscription": sub.model_dump(mode="json")})
+    return sub
