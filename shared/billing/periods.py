@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterator
 
+OPEN_END = date(9999, 1, 1)  # "no end" for open-ended contracts
 MONTHS_IN = {"month": 1, "quarter": 3, "semi_annual": 6, "annual": 12}
 
 
@@ -58,21 +59,23 @@ def first_boundary_on_or_after(start: date, day: int) -> date:
 def billing_periods(
     start: date, billing_period: str, billing_day: int, until: date
 ) -> Iterator[Period]:
-    """Consecutive periods covering [start, until).
+    """Consecutive full billing periods, the first containing `start`, covering [start, until).
 
-    Boundaries fall on `billing_day` every `billing_period`. If `start` is not on a boundary
-    the first period is the stub [start, first boundary), which callers prorate.
+    Boundaries fall on `billing_day` every `billing_period`. When `start` is not on a
+    boundary the first period begins before it; callers bill only the overlap with the
+    service (and prorate it), so a stub is always measured against its full period.
     """
     months = MONTHS_IN[billing_period]
     first = first_boundary_on_or_after(start, billing_day)
-    skip = 1 if first == start else 0  # a start on a boundary has no stub
-    boundaries = (add_months(first, i * months, billing_day) for i in range(skip, 10**6))
-    current = start
-    for boundary in boundaries:
-        if current >= until:
+    offset = 0 if first == start else -1  # a start off the boundary sits in the period before it
+    index = offset
+    while True:
+        period = Period(add_months(first, index * months, billing_day),
+                        add_months(first, (index + 1) * months, billing_day))
+        if period.start >= until:
             return
-        yield Period(current, boundary)
-        current = boundary
+        yield period
+        index += 1
 
 
 def period_containing(
@@ -81,7 +84,7 @@ def period_containing(
     """The billing period of a schedule starting at `start` that contains `day`."""
     if day < start:
         raise ValueError(f"{day} is before the schedule starts on {start}")
-    for period in billing_periods(start, billing_period, billing_day, until=date.max):
+    for period in billing_periods(start, billing_period, billing_day, until=OPEN_END):
         if period.contains(day):
             return period
     raise AssertionError("unreachable")  # pragma: no cover

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Iterable, Iterator
 
 from shared.billing.models import Charge, Plan, Subscription
-from shared.billing.periods import Period, billing_periods
+from shared.billing.periods import OPEN_END, Period, billing_periods
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def charge_items(subscription: Subscription, charge: Charge) -> Iterator[Billing
     if charge.type != "recurring":
         return  # usage charges are rated from usage records, not from the schedule
     for period in billing_periods(start, charge.billing_period, subscription.billing_day,
-                                  until=end or date.max):
-        service = period.intersect(Period(start, end or date.max))
+                                  until=end or OPEN_END):
+        service = period.intersect(Period(start, end or OPEN_END))
         if service is None:
             return
         bill_date = period.start if charge.timing == "in_advance" else service.end
