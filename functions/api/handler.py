@@ -18,7 +18,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from functions.api.routers import api_keys, billing, customers, entities, plans, subscriptions
+from functions.api.routers import (
+    api_keys,
+    billing,
+    customers,
+    entities,
+    plans,
+    subscriptions,
+    webhooks,
+)
 from shared.adapters.settings import settings
 from shared.billing.errors import BillingError, ConflictError
 from shared.services.auth import authenticate
@@ -27,7 +35,7 @@ from shared.services.wiring import default_ports
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (entities, customers, plans, subscriptions, billing, api_keys):
+for module in (entities, customers, plans, subscriptions, billing, api_keys, webhooks):
     app.include_router(module.router)
 
 

@@ -13,6 +13,7 @@ Key layout (table `BillingTable`):
 | bill run | BR#id | A | BILLRUNS / id | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
 | API key | KEY#sha256 | A | KEYS / name | | |
+| webhook endpoint | WH#id | A | WEBHOOKS / id | | |
 | alias | ALIAS#kind#value | A | | | |
 
 Aliases (entity codes, external ids, key names) are written in the same transaction as
@@ -261,3 +262,13 @@ class Repository:
             [audit],
         )
 
+
+    # webhook endpoints -----------------------------------------------------------
+    def create_webhook_endpoint(self, endpoint: dict, secret: str, audit: AuditEvent) -> None:
+        item = Item(f"WH#{endpoint['id']}", "A", "webhook_endpoint", {**endpoint, "secret": secret}, 1,
+                    {"gsi1": ("WEBHOOKS", endpoint["id"])})
+        self.store.transact([Put(item)], [audit])
+
+    def webhook_endpoints(self) -> list[tuple[dict, str]]:
+        items, _ = self.store.query("WEBHOOKS", index="gsi1")
+        return [({k: v for k, v in i.data.items() if k != "secret"}, i.data["secret"]) for i in items]

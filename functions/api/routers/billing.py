@@ -49,7 +49,7 @@ def get_invoice(invoice_id: str) -> Invoice:
 
 @router.get("/v1/invoices/<invoice_id>/pdf", tags=["invoices"],
             responses={200: {"description": "the PDF", "content": {"application/pdf": {}}}})
-def get_invoice_pdf(invoice_id: str) -> Response:
+def get_invoice_pdf(invoice_id: str):
     invoice, pdf = invoices.read_pdf(ports(router), invoice_id)
     return Response(status_code=200, body=pdf, content_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'})

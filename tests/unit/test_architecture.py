@@ -1,0 +1,55 @@
+"""The import rules of DESIGN.md, checked by walking every module's imports."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def modules(folder: str):
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+RULES = [
+    ("shared/billing", ("boto3", "botocore", "stripe", "weasyprint", "aws_lambda_powertools", "moto",
+                        "shared.adapters", "shared.services", "shared.local", "shared.cli", "functions",
+                        "stacks", "requests", "urllib")),
+    ("shared/services", ("shared.local", "shared.cli", "functions", "stacks", "moto", "weasyprint")),
+    ("shared/adapters", ("shared.services", "shared.local", "shared.cli", "functions", "stacks", "moto")),
+    ("functions", ("shared.local", "shared.cli", "stacks", "moto", "aws_cdk")),
+]
+
+
+@pytest.mark.parametrize(("folder", "forbidden"), RULES, ids=[r[0] for r in RULES])
+def test_imports_run_one_way(folder, forbidden):
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules(folder)
+        for name in imports_of(path)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    ]
+    assert offenders == []
+
+
+def test_the_core_reads_no_clock():
+    offenders = [str(p.relative_to(ROOT)) for p in modules("shared/billing")
+                 if "datetime.now" in p.read_text() or "date.today" in p.read_text()]
+    assert offenders == []
+
+
+def test_only_the_renderer_imports_weasyprint():
+    offenders = [str(p.relative_to(ROOT)) for p in modules("functions")
+                 if "weasyprint" in {n.split(".")[0] for n in imports_of(p)}]
+    assert offenders == []
