@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 from shared.billing.models import Invoice, InvoiceLine, Plan, Subscription
@@ -27,7 +28,8 @@ def rate_item(item: BillingItem, subscription: Subscription, plan: Plan) -> Invo
     if item.is_partial and charge.proration == "daily":
         days, of = item.service.days, item.period.days
         amount = round_money(full * days / of, plan.currency)
-        proration = f"prorated by day: {days}/{of} days of {item.period.start} to {item.period.end}"
+        last_day = item.period.end - timedelta(days=1)
+        proration = f"prorated by day: {days}/{of} days of {item.period.start} to {last_day}"
     else:
         amount = round_money(full, plan.currency)
     return InvoiceLine(
