@@ -1,0 +1,96 @@
+"""BillingStack: composes one construct per capability; holds no resources of its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.config import BillingConfig
+from stacks.constructs.api import Api
+from stacks.constructs.data import Data
+from stacks.constructs.documents import Documents
+from stacks.constructs.events import Bus, Webhooks
+from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.workflows import Workflows
+from stacks.function_factory import FunctionFactory
+
+STACK_NAME = "BillingStack"
+
+
+class BillingStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str = STACK_NAME, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = BillingConfig.from_context(self)
+
+        data = Data(self, "Data", config=config)
+        documents = Documents(self, "Documents", config=config)
+        bus = Bus(self, "Events").event_bus
+
+        # Same key => same value in every function (shared/ARCHITECTURE.md).
+        factory = FunctionFactory(
+            self,
+            config=config,
+            environment={
+                "BILLING_TABLE": data.billing_table.table_name,
+                "COUNTERS_TABLE": data.counters_table.table_name,
+                "IDEMPOTENCY_TABLE": data.idempotency_table.table_name,
+                "DOCUMENTS_BUCKET": documents.documents_bucket.bucket_name,
+                "EXPORTS_BUCKET": documents.exports_bucket.bucket_name,
+                "EVENT_BUS_NAME": bus.event_bus_name,
+                "MAIL_FROM": config.mail_from,
+                "POWERTOOLS_SERVICE_NAME": "billing",
+                "POWERTOOLS_METRICS_NAMESPACE": "Billing",
+                "LOG_LEVEL": "INFO",
+            },
+        )
+
+        webhooks = Webhooks(
+            self, "Webhooks", bus=bus, factory=factory, billing_table=data.billing_table
+        )
+        workflows = Workflows(
+            self,
+            "Workflows",
+            config=config,
+            factory=factory,
+            billing_table=data.billing_table,
+            counters_table=data.counters_table,
+            documents_bucket=documents.documents_bucket,
+            email_identity=documents.email_identity,
+            bus=bus,
+        )
+        api = Api(
+            self,
+            "Api",
+            config=config,
+            factory=factory,
+            billing_table=data.billing_table,
+            counters_table=data.counters_table,
+            idempotency_table=data.idempotency_table,
+            documents_bucket=documents.documents_bucket,
+            bus=bus,
+            state_machine=workflows.state_machine,
+        )
+        Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            functions=factory.functions,
+            webhooks_dlq=webhooks.dlq,
+            state_machine=workflows.state_machine,
+        )
+
+        # Read by the staff CLI; keep the names stable.
+        outputs = {
+            "ApiUrl": api.rest_api.url,
+            "BillingTableName": data.billing_table.table_name,
+            "CountersTableName": data.counters_table.table_name,
+            "IdempotencyTableName": data.idempotency_table.table_name,
+            "DocumentsBucketName": documents.documents_bucket.bucket_name,
+            "ExportsBucketName": documents.exports_bucket.bucket_name,
+            "EventBusName": bus.event_bus_name,
+            "BillRunStateMachineArn": workflows.state_machine.state_machine_arn,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)

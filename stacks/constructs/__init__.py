@@ -1,0 +1,1 @@
+"""One construct per capability; `stacks/billing_stack.py` composes them."""
