@@ -25,4 +25,6 @@ def handler(event: dict, context, ports=None) -> dict:
         return task.model_copy(update={"status": "nothing_due"}).model_dump()
     metrics.add_metric(name="InvoicesFinalized", unit=MetricUnit.Count, value=1)
     logger.info("invoice finalized", extra={"invoice_id": invoice.id, "number": invoice.number})
-    return task.model_copy(update={"invoice_id": invoice.id, "status": "invoiced"}).model_dump()
+    finalized_at = invoice.finalized_at.isoformat().replace("+00:00", "Z")
+    return task.model_copy(update={"invoice_id": invoice.id, "status": "invoiced",
+                                   "finalized_at": finalized_at}).model_dump()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 from shared.cli.client import ApiClient
@@ -85,6 +86,10 @@ def run_demo(out: Path, clock: str = "2025-03-01T00:00:00Z") -> None:
         runs = api.ok(api.get("/bill-runs", limit=100))["data"]
     write_summary(out, invoices, runs, len(emails))
     print_table(invoices)
+    failed = [r for r in runs if r["status"] != "succeeded"]
+    if failed or not invoices:
+        raise SystemExit(f"the demo did not bill as expected: {len(invoices)} invoices, failed runs: "
+                         + json.dumps([{k: r[k] for k in ("id", "status", "failures")} for r in failed]))
     print(f"\n{len(invoices)} invoices, {len(emails)} emails; PDFs and summary in {out.resolve()} "
           f"({time.perf_counter() - started:.1f}s)")
 
@@ -123,7 +128,8 @@ def print_table(invoices: list[dict]) -> None:
     print("\n" + header + "\n" + "-" * len(header))
     for invoice in invoices:
         for line in invoice["lines"]:
-            period = f"{line['period_start']}..{line['period_end']}"
+            last_day = date.fromisoformat(line["period_end"]) - timedelta(days=1)  # the API's end is exclusive
+            period = f"{line['period_start']} to {last_day}"
             print(f"{invoice['number']:<12}{invoice['issue_date']:<12}{invoice['buyer']['name'][:25]:<26}"
                   f"{line['external_id'] or '':<14}{line['gl_code'] or '':<6}{period:<25}"
                   f"{line['amount'] + ' ' + invoice['currency']:>12}")

@@ -64,7 +64,8 @@ def list_due(ports: Ports, actor: Actor, payload: dict) -> dict:
     run.status, run.accounts = "running", len(customers)
     ports.repo.save_bill_run(run)
     return {"bill_run_id": run.id, "as_of": as_of.isoformat(),
-            "accounts": [{"customer_id": c} for c in customers]}
+            "accounts": [{"customer_id": c, "bill_run_id": run.id, "as_of": as_of.isoformat()}
+                         for c in customers]}
 
 
 def complete(ports: Ports, actor: Actor, payload: dict) -> dict:

@@ -25,6 +25,7 @@ class AccountTask(_IO):
     as_of: str
     invoice_id: str | None = None
     status: Literal["invoiced", "nothing_due"] | None = None
+    finalized_at: str | None = None  # UTC, "...Z": the invoice.finalized event's time
     pdf_key: str | None = None
     delivery_status: str | None = None
 

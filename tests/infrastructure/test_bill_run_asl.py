@@ -159,11 +159,7 @@ def test_map_shape(asl: dict) -> None:
     assert invoice_accounts["ItemsPath"] == "$.accounts"
     assert invoice_accounts["MaxConcurrency"] == 4
     assert invoice_accounts["ResultPath"] == "$.results"
-    assert invoice_accounts["ItemSelector"] == {
-        "customer_id.$": "$$.Map.Item.Value.customer_id",
-        "bill_run_id.$": "$.bill_run_id",
-        "as_of.$": "$.as_of",
-    }
+    assert "ItemSelector" not in invoice_accounts  # ListDue emits self-contained items
     assert invoice_accounts["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
     assert asl["States"]["Complete"].get("End") is True
 
