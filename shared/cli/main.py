@@ -1,0 +1,317 @@
+"""`billing`: the staff CLI and the local platform.
+
+Staff commands call the same service layer with the same pydantic validation as the API,
+against the local platform (its runtime file) or a deployed stack (`--stack`, read from
+CloudFormation outputs with the caller's AWS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError as PydanticValidationError
+
+from shared.billing.errors import BillingError
+
+STACK_OUTPUT_ENV = {
+    "BillingTableName": "BILLING_TABLE",
+    "CountersTableName": "COUNTERS_TABLE",
+    "IdempotencyTableName": "IDEMPOTENCY_TABLE",
+    "DocumentsBucketName": "DOCUMENTS_BUCKET",
+    "ExportsBucketName": "EXPORTS_BUCKET",
+    "EventBusName": "EVENT_BUS_NAME",
+    "BillRunStateMachineArn": "BILL_RUN_STATE_MACHINE_ARN",
+}
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("BILLING_HOME", Path.home() / ".billing"))
+
+
+def connect(args) -> None:
+    """Point this process at the platform: the local runtime's file, or a deployed stack."""
+    if args.stack:
+        import boto3
+
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
+        for output in outputs:
+            if output["OutputKey"] in STACK_OUTPUT_ENV:
+                os.environ[STACK_OUTPUT_ENV[output["OutputKey"]]] = output["OutputValue"]
+        return
+    runtime_file = Path(args.runtime or default_home() / "runtime.json")
+    if not runtime_file.exists():
+        raise SystemExit(f"no local platform found at {runtime_file}: start one with `billing local up` "
+                         "or name a deployed stack with --stack")
+    runtime = json.loads(runtime_file.read_text())
+    os.environ.update(runtime["env"])
+
+
+def staff_context(args):
+    from shared.services.context import Actor
+    from shared.services.wiring import build_ports
+
+    connect(args)
+    return build_ports(), Actor(f"cli:{getpass.getuser()}", args.role)
+
+
+def emit(obj) -> None:
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump(mode="json")
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def body_from(args, fields: list[str]) -> dict:
+    """A request body from --json/--file, with explicit flags taking precedence."""
+    body = json.loads(args.json) if getattr(args, "json", None) else {}
+    if getattr(args, "file", None):
+        body.update(json.loads(Path(args.file).read_text()))
+    for name in fields:
+        value = getattr(args, name, None)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+# commands ---------------------------------------------------------------------------
+def cmd_customers_create(args):
+    from shared.services import catalog
+    from shared.services.schemas import CustomerCreate
+
+    ports, actor = staff_context(args)
+    fields = ["name", "email", "country", "region", "currency", "language", "external_id",
+              "billing_entity", "tax_id", "timezone"]
+    emit(catalog.create_customer(ports, actor, CustomerCreate.model_validate(body_from(args, fields))))
+
+
+def cmd_customers_list(args):
+    ports, _ = staff_context(args)
+    data, more = ports.repo.list_customers(args.limit, args.starting_after)
+    emit({"data": [c.model_dump(mode="json") for c in data], "has_more": more})
+
+
+def cmd_plans_create(args):
+    from shared.services import catalog
+    from shared.services.schemas import PlanCreate
+
+    ports, actor = staff_context(args)
+    emit(catalog.create_plan(ports, actor, PlanCreate.model_validate(body_from(args, []))))
+
+
+def cmd_entities_create(args):
+    from shared.services import catalog
+    from shared.services.schemas import BillingEntityCreate
+
+    ports, actor = staff_context(args)
+    emit(catalog.create_entity(ports, actor, BillingEntityCreate.model_validate(body_from(args, []))))
+
+
+def cmd_subscriptions_create(args):
+    from shared.services import subscriptions
+    from shared.services.schemas import SubscriptionCreate
+
+    ports, actor = staff_context(args)
+    body = body_from(args, ["customer_id", "plan_code", "external_id", "start_date", "end_date",
+                            "billing_alignment"])
+    for override in args.price or []:
+        code, _, price = override.partition("=")
+        body.setdefault("price_overrides", {})[code] = price
+    emit(subscriptions.create_subscription(ports, actor, SubscriptionCreate.model_validate(body)))
+
+
+def cmd_subscriptions_show(args):
+    from shared.services import subscriptions
+
+    ports, _ = staff_context(args)
+    emit(subscriptions.get_subscription(ports, args.id))
+
+
+def cmd_subscriptions_terminate(args):
+    from shared.services import subscriptions
+    from shared.services.schemas import TerminateRequest
+
+    ports, actor = staff_context(args)
+    body = TerminateRequest.model_validate(body_from(args, ["effective", "date", "refund", "reason"]))
+    emit(subscriptions.terminate_subscription(ports, actor, args.id, body))
+
+
+def cmd_bill_runs_start(args):
+    from shared.services import bill_runs
+    from shared.services.schemas import BillRunCreate
+
+    ports, actor = staff_context(args)
+    emit(bill_runs.start_bill_run(ports, actor, BillRunCreate.model_validate(body_from(args, ["as_of"])),
+                                  trigger="cli"))
+
+
+def cmd_bill_runs_show(args):
+    from shared.services import bill_runs
+
+    ports, _ = staff_context(args)
+    emit(bill_runs.get_bill_run(ports, args.id))
+
+
+def cmd_invoices_list(args):
+    from shared.services import invoices
+
+    ports, _ = staff_context(args)
+    data, more = invoices.list_invoices(ports, args.limit, args.starting_after, args.customer_id,
+                                        args.subscription_id, args.status)
+    emit({"data": [i.model_dump(mode="json") for i in data], "has_more": more})
+
+
+def cmd_invoices_show(args):
+    from shared.services import invoices
+
+    ports, _ = staff_context(args)
+    emit(invoices.get_invoice(ports, args.id))
+
+
+def cmd_invoices_pdf(args):
+    from shared.services import invoices
+
+    ports, _ = staff_context(args)
+    invoice, pdf = invoices.read_pdf(ports, args.id)
+    out = Path(args.output or f"{invoice.number}.pdf")
+    out.write_bytes(pdf)
+    print(out)
+
+
+def cmd_api_keys_create(args):
+    from shared.services import auth
+    from shared.services.schemas import ApiKeyCreate
+
+    ports, actor = staff_context(args)
+    record, key = auth.create_api_key(ports, actor, ApiKeyCreate(name=args.name, role=args.key_role))
+    emit({**record, "key": key})
+
+
+def cmd_audit_list(args):
+    ports, _ = staff_context(args)
+    data, more = ports.repo.list_audit(args.limit, args.starting_after, args.object_id, args.actor, args.action)
+    emit({"data": [e.model_dump(mode="json") for e in data], "has_more": more})
+
+
+def cmd_demo(args):
+    from shared.cli.demo import run_demo
+
+    run_demo(Path(args.out), clock=args.clock)
+
+
+# parser -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def group(name: str, help_: str):
+        return commands.add_parser(name, help=help_).add_subparsers(dest="action", required=True)
+
+    def staff(sub, name: str, func, help_: str):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--stack", help="a deployed stack's name (default: the local platform)")
+        p.add_argument("--runtime", help="the local platform's runtime.json")
+        p.add_argument("--role", default=os.environ.get("BILLING_ROLE", "admin"),
+                       choices=["admin", "cre", "finance"], help="act with this role's permissions")
+        p.set_defaults(func=func)
+        return p
+
+    def paged(p):
+        p.add_argument("--limit", type=int, default=20)
+        p.add_argument("--starting-after", dest="starting_after")
+
+    customers = group("customers", "billing accounts")
+    p = staff(customers, "create", cmd_customers_create, "create a customer")
+    for flag in ("name", "email", "country", "region", "currency", "language", "external-id",
+                 "billing-entity", "tax-id", "timezone", "json", "file"):
+        p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
+    paged(staff(customers, "list", cmd_customers_list, "list customers"))
+
+    plans = group("plans", "the catalog")
+    p = staff(plans, "create", cmd_plans_create, "create a plan from JSON")
+    p.add_argument("--json")
+    p.add_argument("--file")
+
+    entities = group("entities", "billing entities (sellers)")
+    p = staff(entities, "create", cmd_entities_create, "create a billing entity from JSON")
+    p.add_argument("--json")
+    p.add_argument("--file")
+
+    subs = group("subscriptions", "contracts")
+    p = staff(subs, "create", cmd_subscriptions_create, "create a contract")
+    for flag in ("customer-id", "plan-code", "external-id", "start-date", "end-date", "billing-alignment",
+                 "json", "file"):
+        p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
+    p.add_argument("--price", action="append", metavar="CHARGE=AMOUNT", help="price override, repeatable")
+    p = staff(subs, "show", cmd_subscriptions_show, "show a contract by id or contract ID")
+    p.add_argument("id")
+    p = staff(subs, "terminate", cmd_subscriptions_terminate, "terminate a contract (UC02)")
+    p.add_argument("id")
+    p.add_argument("--effective", choices=["immediately", "end_of_period", "on_date"], default="end_of_period")
+    p.add_argument("--date")
+    p.add_argument("--refund", choices=["none", "prorated"])
+    p.add_argument("--reason")
+
+    runs = group("bill-runs", "bill runs")
+    p = staff(runs, "start", cmd_bill_runs_start, "start a bill run")
+    p.add_argument("--as-of", dest="as_of")
+    p = staff(runs, "show", cmd_bill_runs_show, "show a bill run")
+    p.add_argument("id")
+
+    invoices = group("invoices", "invoices")
+    p = staff(invoices, "list", cmd_invoices_list, "list invoices")
+    paged(p)
+    for flag in ("customer-id", "subscription-id", "status"):
+        p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
+    p = staff(invoices, "show", cmd_invoices_show, "show an invoice")
+    p.add_argument("id")
+    p = staff(invoices, "pdf", cmd_invoices_pdf, "download an invoice PDF")
+    p.add_argument("id")
+    p.add_argument("-o", "--output")
+
+    keys = group("api-keys", "API access")
+    p = staff(keys, "create", cmd_api_keys_create, "create an API key")
+    p.add_argument("--name", required=True)
+    p.add_argument("--key-role", required=True, choices=["admin", "cre", "finance"])
+
+    audit = group("audit", "the audit log")
+    p = staff(audit, "list", cmd_audit_list, "list audit events, newest first")
+    paged(p)
+    for flag in ("object-id", "actor", "action"):
+        p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
+
+    demo = commands.add_parser("demo", help="run the whole platform locally and bill a sample book")
+    demo.add_argument("--out", default="out/demo")
+    demo.add_argument("--clock", default="2025-03-01T00:00:00Z")
+    demo.set_defaults(func=cmd_demo)
+
+    from shared.local.cli import add_local_commands
+
+    add_local_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except BillingError as error:
+        print(json.dumps({"error": error.to_dict()}, indent=2), file=sys.stderr)
+        return 2
+    except PydanticValidationError as error:
+        first = error.errors()[0]
+        from shared.services.schemas import first_error_field
+
+        param = first_error_field(tuple(first["loc"]))
+        print(json.dumps({"error": {"type": "invalid_request_error", "code": "validation_failed",
+                                    "message": f"{param}: {first['msg']}", "param": param}}, indent=2),
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
