@@ -9,8 +9,9 @@ TransactWriteItems, so there is never a change without its audit entry or the re
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -56,7 +57,7 @@ class Item:
         return attrs
 
     @classmethod
-    def from_dynamo(cls, attrs: dict[str, dict]) -> "Item":
+    def from_dynamo(cls, attrs: dict[str, dict]) -> Item:
         indexes = {
             name: (attrs[f"{name}pk"]["S"], attrs[f"{name}sk"]["S"])
             for name in INDEXES

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
@@ -12,7 +12,7 @@ from shared.billing.errors import ValidationError
 ZERO = Decimal("0")
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_currencies() -> frozenset[str]:
     return frozenset(list_currencies())
 
@@ -23,7 +23,7 @@ def check_currency(code: str, field: str = "currency") -> str:
     return code
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_unit(currency: str) -> int:
     """Number of decimals of the currency's minor unit (USD 2, JPY 0, BHD 3)."""
     return get_currency_precision(check_currency(currency))

@@ -7,9 +7,9 @@ on the 31st clamps in short months and comes back: Jan 31 -> Feb 28 (29) -> Mar 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator
 
 OPEN_END = date(9999, 1, 1)  # "no end" for open-ended contracts
 MONTHS_IN = {"month": 1, "quarter": 3, "semi_annual": 6, "annual": 12}
@@ -31,7 +31,7 @@ class Period:
     def contains(self, day: date) -> bool:
         return self.start <= day < self.end
 
-    def intersect(self, other: "Period") -> "Period | None":
+    def intersect(self, other: Period) -> Period | None:
         start, end = max(self.start, other.start), min(self.end, other.end)
         return Period(start, end) if start < end else None
 

@@ -8,9 +8,9 @@ function, and an item's `key` is what makes billing it twice impossible.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterable, Iterator
 
 from shared.billing.models import Charge, Plan, Subscription
 from shared.billing.periods import OPEN_END, Period, billing_periods

@@ -8,8 +8,11 @@ in the output folder.
 
 from __future__ import annotations
 
+import builtins
 import csv
+import functools
 import json
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,9 +28,11 @@ BOOK = {
          "cc_emails": ["finance@globex.example"], "country": "US", "region": "US-NY", "currency": "USD",
          "address_lines": ["200 Park Avenue", "New York, NY 10166"]},
         {"name": "Initech Channel Partners", "email": "ops@initech.example", "external_id": "INITECH",
-         "country": "US", "region": "US-TX", "currency": "USD", "address_lines": ["4120 Freidrich Lane", "Austin, TX 78744"]},
+         "country": "US", "region": "US-TX", "currency": "USD",
+         "address_lines": ["4120 Freidrich Lane", "Austin, TX 78744"]},
         {"name": "Umbrella Devices Corp.", "email": "payables@umbrella.example", "external_id": "UMBRELLA",
-         "country": "US", "region": "US-WA", "currency": "USD", "address_lines": ["1 Raccoon Way", "Seattle, WA 98101"]},
+         "country": "US", "region": "US-WA", "currency": "USD",
+         "address_lines": ["1 Raccoon Way", "Seattle, WA 98101"]},
     ],
     "plans": [
         {"code": "managed-service", "name": "Managed Service", "currency": "USD",
@@ -64,9 +69,20 @@ def load_book(api: ApiClient) -> dict[str, str]:
 
 
 def run_demo(out: Path, clock: str = "2025-03-01T00:00:00Z") -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    console = sys.stdout
+    with open(out / "functions.log", "w") as function_logs:  # what CloudWatch Logs would hold
+        sys.stdout = function_logs
+        try:
+            _run(out, clock, console)
+        finally:
+            sys.stdout = console
+
+
+def _run(out: Path, clock: str, console) -> None:
     from shared.local.runtime import LocalRuntime
 
-    out.mkdir(parents=True, exist_ok=True)
+    print = functools.partial(builtins.print, file=console, flush=True)  # noqa: A001
     started = time.perf_counter()
     with LocalRuntime(clock=clock) as runtime:
         api = ApiClient(runtime.api_url, runtime.api_key)
@@ -85,13 +101,13 @@ def run_demo(out: Path, clock: str = "2025-03-01T00:00:00Z") -> None:
             (out / f"email-{number:03d}.eml").write_bytes(raw)
         runs = api.ok(api.get("/bill-runs", limit=100))["data"]
     write_summary(out, invoices, runs, len(emails))
-    print_table(invoices)
+    print_table(invoices, print)
     failed = [r for r in runs if r["status"] != "succeeded"]
     if failed or not invoices:
         raise SystemExit(f"the demo did not bill as expected: {len(invoices)} invoices, failed runs: "
                          + json.dumps([{k: r[k] for k in ("id", "status", "failures")} for r in failed]))
-    print(f"\n{len(invoices)} invoices, {len(emails)} emails; PDFs and summary in {out.resolve()} "
-          f"({time.perf_counter() - started:.1f}s)")
+    print(f"\n{len(invoices)} invoices, {len(emails)} emails ({time.perf_counter() - started:.1f}s)\n"
+          f"PDFs, emails, summary.csv/json and functions.log are in {out.resolve()}")
 
 
 def collect(api: ApiClient, out: Path) -> list[dict]:
@@ -123,7 +139,7 @@ def write_summary(out: Path, invoices: list[dict], runs: list[dict], emails: int
                                                  indent=2))
 
 
-def print_table(invoices: list[dict]) -> None:
+def print_table(invoices: list[dict], print=builtins.print) -> None:  # noqa: A002
     header = f"{'invoice':<12}{'issued':<12}{'customer':<26}{'contract':<14}{'GL':<6}{'period':<25}{'amount':>12}"
     print("\n" + header + "\n" + "-" * len(header))
     for invoice in invoices:

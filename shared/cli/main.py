@@ -29,10 +29,6 @@ STACK_OUTPUT_ENV = {
 }
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("BILLING_HOME", Path.home() / ".billing"))
-
-
 def connect(args) -> None:
     """Point this process at the platform: the local runtime's file, or a deployed stack."""
     if args.stack:
@@ -43,7 +39,9 @@ def connect(args) -> None:
             if output["OutputKey"] in STACK_OUTPUT_ENV:
                 os.environ[STACK_OUTPUT_ENV[output["OutputKey"]]] = output["OutputValue"]
         return
-    runtime_file = Path(args.runtime or default_home() / "runtime.json")
+    from shared.local.cli import home
+
+    runtime_file = Path(args.runtime or home() / "runtime.json")
     if not runtime_file.exists():
         raise SystemExit(f"no local platform found at {runtime_file}: start one with `billing local up` "
                          "or name a deployed stack with --stack")

@@ -54,7 +54,7 @@ def cmd_up(args) -> None:
     runtime = LocalRuntime(port=args.port, moto_port=args.moto_port, data_dir=args.data,
                            clock=args.clock)
     runtime.start()
-    runtime_file = (Path(args.data) if args.data else home()) / "runtime.json"
+    runtime_file = home() / "runtime.json"  # where the staff CLI looks for the running platform
     try:
         runtime_file.parent.mkdir(parents=True, exist_ok=True)
         runtime_file.write_text(json.dumps(runtime.info(), indent=2))

@@ -7,7 +7,6 @@ about (functions, queues, mappings, schedules, tables, buckets) is read back fro
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -43,7 +42,6 @@ class Deployment:
 
 def synthesize(build_app: Callable, stack_name: str) -> tuple[dict, dict, Path]:
     """The stack's template, its asset manifest and the cloud assembly directory."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
     assembly = build_app(dict(SYNTH_CONTEXT)).synth()
     out = Path(assembly.directory)
     template = json.loads((out / f"{stack_name}.template.json").read_text())

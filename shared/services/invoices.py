@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import Invoice

@@ -6,8 +6,8 @@ currency match) live in the services. Either way the error names the field.
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import available_timezones

@@ -13,8 +13,8 @@ import json
 import secrets
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from pydantic import Field, field_validator
 

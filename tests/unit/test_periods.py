@@ -63,7 +63,7 @@ def test_periods_tile_the_range_without_gaps_or_overlaps(start, day, kind, lengt
     periods = list(billing_periods(start, kind, day, until))
     assert periods[0].contains(start)
     assert periods[-1].end >= until
-    for before, after in zip(periods, periods[1:]):
+    for before, after in zip(periods, periods[1:], strict=False):
         assert before.end == after.start
     assert all(p.days <= 366 for p in periods)
 

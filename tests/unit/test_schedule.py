@@ -34,7 +34,8 @@ def test_uc01_monthly_in_advance_bills_each_month_on_its_first_day():
     sub, p = contract(), plan()
     items = due_items(sub, p, date(2025, 5, 1), billed_keys=())
     assert [(i.period.start, i.period.end) for i in items] == [
-        (date(2025, 3, 1), date(2025, 4, 1)), (date(2025, 4, 1), date(2025, 5, 1)), (date(2025, 5, 1), date(2025, 6, 1))]
+        (date(2025, 3, 1), date(2025, 4, 1)), (date(2025, 4, 1), date(2025, 5, 1)),
+        (date(2025, 5, 1), date(2025, 6, 1))]
     line = rate_item(items[0], sub, p)
     assert (line.amount, line.description, line.external_id, line.gl_code) == (
         Decimal("1250.00"), "Managed Service", "MS-001", "7005")
