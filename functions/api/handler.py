@@ -39,9 +39,12 @@ for module in (entities, customers, plans, subscriptions, billing, api_keys, web
     app.include_router(module.router)
 
 
+def error_body(type_: str, code: str, message: str, param: str | None) -> str:
+    return json.dumps({"error": {"type": type_, "code": code, "message": message, "param": param}})
+
+
 def error_response(status: int, type_: str, code: str, message: str, param: str | None = None) -> Response:
-    body = {"error": {"type": type_, "code": code, "message": message, "param": param}}
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+    return Response(status_code=status, content_type="application/json", body=error_body(type_, code, message, param))
 
 
 @app.exception_handler(BillingError)
@@ -70,15 +73,6 @@ def not_found(_error) -> Response:
 def unexpected(error: Exception) -> Response:
     logger.exception("unhandled error")
     return error_response(500, "api_error", "internal_error", "an internal error occurred; it was logged")
-
-
-def authenticate_caller(app: APIGatewayRestResolver, next_middleware):
-    headers = app.current_event.headers or {}
-    auth_header = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    correlation = app.current_event.request_context.request_id
-    app.append_context(ports=default_ports(), actor=authenticate(default_ports(), auth_header, correlation))
-    logger.append_keys(actor=app.context["actor"].name)
-    return next_middleware(app)
 
 
 class _NotStored(Exception):
@@ -134,12 +128,31 @@ def _persistence() -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
-app.use(middlewares=[authenticate_caller, idempotent_posts])
+app.use(middlewares=[idempotent_posts])
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
+    """Refuse what is not ours to parse before any route validates the body."""
     _idempotency_config().register_lambda_context(context)
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "")
+    if event.get("body") and not content_type.lower().startswith("application/json"):
+        return gateway_error(415, "invalid_request_error", "unsupported_media_type",
+                             f"send the body as JSON with 'Content-Type: application/json' (got '{content_type}')",
+                             "Content-Type")
+    try:
+        actor = authenticate(default_ports(), headers.get("authorization"),
+                             (event.get("requestContext") or {}).get("requestId"))
+    except BillingError as error:
+        return gateway_error(error.status, error.type, error.code, error.message, error.param)
+    logger.append_keys(actor=actor.name)
+    app.append_context(ports=default_ports(), actor=actor)
     return app.resolve(event, context)
+
+
+def gateway_error(status: int, type_: str, code: str, message: str, param: str | None) -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": error_body(type_, code, message, param), "isBase64Encoded": False}

@@ -47,6 +47,10 @@ def connect(args) -> None:
                          "or name a deployed stack with --stack")
     runtime = json.loads(runtime_file.read_text())
     os.environ.update(runtime["env"])
+    os.environ.update({  # the local platform's AWS endpoint and clock; moto takes any credentials
+        "AWS_ENDPOINT_URL": runtime["aws_endpoint"], "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "BILLING_CLOCK_FILE": runtime["clock_file"]})
 
 
 def staff_context(args):

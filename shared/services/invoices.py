@@ -30,7 +30,7 @@ def list_invoices(ports: Ports, limit: int, after: str | None, customer_id: str 
             return [], False
         customer_id = sub.customer_id
     if customer_id:
-        get_customer(ports, customer_id, param="customer_id")
+        customer_id = get_customer(ports, customer_id, param="customer_id").id  # an external id works too
     if not (subscription_id or status):
         return ports.repo.list_invoices(limit, after, customer_id)
     matches: list[Invoice] = []

@@ -75,6 +75,12 @@ def get_subscription(ports: Ports, sub_id: str, param: str = "id") -> Subscripti
     return sub
 
 
+def list_subscriptions(ports: Ports, limit: int, after: str | None, customer_id: str | None = None):
+    if customer_id:
+        customer_id = get_customer(ports, customer_id, param="customer_id").id  # an external id works too
+    return ports.repo.list_subscriptions(limit, after, customer_id)
+
+
 def current_period_end(sub: Subscription, plan: Plan, today: date) -> date:
     """End of the billing period in force today: the latest across the plan's recurring charges."""
     if today < sub.start_date:

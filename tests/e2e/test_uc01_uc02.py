@@ -8,12 +8,14 @@ emails, audit log and events are what a Managed Service customer and Finance exp
 from __future__ import annotations
 
 import email
+import functools
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +62,7 @@ def test_uc01_first_invoice_lists_the_managed_service_with_its_contract(platform
     fired = platform.advance_clock("2025-03-01T03:00:00Z")
     assert [f["status"] for f in fired] == ["SUCCEEDED"]  # the 02:00 UTC daily bill run
     (invoice,) = invoices_of(api, "ACME")
+    assert api.ok(api.get("/invoices", customer_id="ACME"))["data"] == [invoice]  # by contract-side id too
     assert invoice["status"] == "finalized" and invoice["number"].startswith("INV-")
     assert (invoice["issue_date"], invoice["due_date"], invoice["currency"]) == ("2025-03-01", "2025-03-31", "USD")
     (line,) = invoice["lines"]
@@ -138,6 +141,12 @@ def test_uc02_immediate_termination_bills_nothing_more(platform, book):
     assert sub["status"] == "terminated" and sub["next_bill_date"] is None
     platform.advance_clock("2025-05-01T03:00:00Z")
     assert [i["issue_date"] for i in invoices_of(api, "ACME")] == ["2025-03-01", "2025-04-01"]
+
+
+def test_a_body_that_is_not_json_is_refused_by_name(api):
+    response = api.request("POST", "/customers", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                           body={"name": "Form Corp"})
+    assert response.status == 415 and response.json()["error"]["param"] == "Content-Type"
 
 
 def test_roles_limit_what_a_key_may_do(platform, api):
@@ -223,13 +232,19 @@ def test_webhooks_receive_signed_events(platform, api):
 
 
 def test_the_staff_cli_uses_the_same_service_and_validation(platform, api):
+    import os
+
     cli = [sys.executable, "-m", "shared.cli.main"]
-    created = subprocess.run(cli + ["customers", "create", "--name", "Cli Corp", "--email", "ap@cli.example",
+    # a staff member's shell: no AWS settings, only where the running platform is
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+             "BILLING_HOME": os.environ["BILLING_HOME"]}
+    run = functools.partial(subprocess.run, env=clean, cwd=Path(__file__).resolve().parents[2])
+    created = run(cli + ["customers", "create", "--name", "Cli Corp", "--email", "ap@cli.example",
                                     "--country", "US", "--currency", "USD", "--external-id", "CLI"],
                              capture_output=True, text=True, timeout=120)
     assert created.returncode == 0, created.stderr
     assert api.ok(api.get("/customers/CLI"))["name"] == "Cli Corp"
-    refused = subprocess.run(cli + ["customers", "create", "--name", "Bad", "--email", "ap@bad.example",
+    refused = run(cli + ["customers", "create", "--name", "Bad", "--email", "ap@bad.example",
                                     "--country", "CA", "--region", "US-CA", "--currency", "CAD"],
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and '"param": "region"' in refused.stderr

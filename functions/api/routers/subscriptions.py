@@ -33,7 +33,7 @@ def list_subscriptions(
     starting_after: StartingAfter = None,
     customer_id: Annotated[str | None, Query()] = None,
 ) -> Page[SubscriptionView]:
-    data, more = ports(router).repo.list_subscriptions(limit, starting_after, customer_id)
+    data, more = subscriptions.list_subscriptions(ports(router), limit, starting_after, customer_id)
     return Page(data=[view(s) for s in data], has_more=more)
 
 
