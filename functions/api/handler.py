@@ -25,6 +25,7 @@ from functions.api.routers import (
     entities,
     plans,
     subscriptions,
+    usage,
     webhooks,
 )
 from shared.adapters.settings import settings
@@ -35,7 +36,7 @@ from shared.services.wiring import default_ports
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (entities, customers, plans, subscriptions, billing, api_keys, webhooks):
+for module in (entities, customers, plans, subscriptions, usage, billing, api_keys, webhooks):
     app.include_router(module.router)
 
 

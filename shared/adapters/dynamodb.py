@@ -9,7 +9,7 @@ TransactWriteItems, so there is never a change without its audit entry or the re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,9 +97,13 @@ class Put:
 class Delete:
     pk: str
     sk: str
+    must_exist: bool = False  # fail the transaction when another writer deleted it first
 
     def to_transact(self, table: str) -> dict:
-        return {"Delete": {"TableName": table, "Key": {"pk": {"S": self.pk}, "sk": {"S": self.sk}}}}
+        delete: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": self.pk}, "sk": {"S": self.sk}}}
+        if self.must_exist:
+            delete["ConditionExpression"] = "attribute_exists(pk)"
+        return {"Delete": delete}
 
 
 @dataclass
@@ -204,6 +208,53 @@ class DynamoStore:
             if limit is not None and len(items) > limit:
                 return items[:limit], True
         return items, False
+
+    def stream(self, pk: str, low: str, high: str, index: str | None = None) -> Iterator[Item]:
+        """Every item of a partition with sort key in [low, high], page by page (constant memory)."""
+        pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
+            "ExpressionAttributeNames": {"#pk": pk_name, "#sk": sk_name},
+        }
+        if index:
+            kwargs["IndexName"] = index
+        else:
+            kwargs["ConsistentRead"] = True
+        for attrs in self._paginate(kwargs):
+            yield Item.from_dynamo(attrs)
+
+    def existing(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these keys exist (consistent reads of the keys only)."""
+        keys = list(dict.fromkeys(keys))
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 100):
+            request = {
+                self.table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, sk",
+                }
+            }
+            while request:
+                response = self._call(self.client.batch_get_item, RequestItems=request)
+                found |= {(a["pk"]["S"], a["sk"]["S"]) for a in response["Responses"].get(self.table, [])}
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def batch_put(self, items: Iterable[Item]) -> None:
+        """Unconditional puts, 25 per request, retrying what DynamoDB leaves unprocessed."""
+        items = list(items)
+        for start in range(0, len(items), 25):
+            request = {self.table: [{"PutRequest": {"Item": i.to_dynamo()}} for i in items[start : start + 25]]}
+            for _ in range(8):
+                response = self._call(self.client.batch_write_item, RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+            else:
+                raise RetryableError("DynamoDB left usage writes unprocessed after 8 attempts")
 
     def _paginate(self, kwargs: dict) -> Iterable[dict]:
         while True:

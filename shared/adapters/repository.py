@@ -6,9 +6,14 @@ Key layout (table `BillingTable`):
 |---|---|---|---|---|---|
 | billing entity | ENT#id | A | ENTS / id | | |
 | customer | CUS#id | A | CUSTOMERS / id | | |
-| plan | PLAN#code | A | PLANS / code | | |
+| plan (current version) | PLAN#code | A | PLANS / code | | |
+| plan version (immutable) | PLAN#code | V#000001 | | | |
+| metric | METRIC#code | A | METRICS / code | | |
+| coupon | COUPON#code | A | COUPONS / code | | |
+| usage event | UTX#transaction_id | A | USE#subscription#metric / timestamp#transaction_id | | |
+| late usage marker | SUB#id | LATE#metric#timestamp#transaction_id | | | |
 | subscription | SUB#id | A | CUS#customer / SUB#id | SUBS / id | DUE#shard / next_bill_date#id |
-| billed item | SUB#id | BILLED#charge#period_start | | | |
+| billed item | SUB#id | BILLED#charge#period_start (coupon cycles: BILLED#coupon:CODE#cycle_start) | | | |
 | invoice | INV#id | A | CUS#customer / INV#id | INVOICES / id | |
 | bill run | BR#id | A | BILLRUNS / id | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
@@ -23,7 +28,7 @@ their object with "must not exist", so uniqueness holds under concurrency.
 from __future__ import annotations
 
 import zlib
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from shared.adapters.dynamodb import DynamoStore, Item, Put, to_data
@@ -31,13 +36,15 @@ from shared.billing.models import (
     AuditEvent,
     BillingEntity,
     BillRun,
+    Coupon,
     Customer,
     Invoice,
+    Metric,
     Model,
     Plan,
     Subscription,
+    UsageEvent,
 )
-from shared.billing.schedule import BillingItem
 
 DUE_SHARDS = 8
 M = TypeVar("M", bound=Model)
@@ -119,8 +126,26 @@ class Repository:
         return Item(f"PLAN#{plan.code}", "A", "plan", to_data(plan), plan.version,
                     {"gsi1": ("PLANS", plan.code)})
 
+    def plan_version_item(self, plan: Plan) -> Item:
+        return Item(f"PLAN#{plan.code}", f"V#{plan.plan_version:06d}", "plan_version", to_data(plan))
+
     def create_plan(self, plan: Plan, audit: AuditEvent) -> None:
-        self.store.transact([Put(self.plan_item(plan))], [audit])
+        self.store.transact([Put(self.plan_item(plan)), Put(self.plan_version_item(plan))], [audit])
+
+    def add_plan_version(self, plan: Plan, expected: int, audit: AuditEvent) -> None:
+        """Make `plan` the current version if the current one is still version `expected`."""
+        self.store.transact([Put(self.plan_item(plan), expected), Put(self.plan_version_item(plan))], [audit])
+
+    def plan_versions(self, code: str) -> list[Plan]:
+        items, _ = self.store.query(f"PLAN#{code}", begins_with="V#")
+        return [Plan.model_validate(item.data) for item in items]
+
+    def get_plan_versions(self, wanted: set[tuple[str, int]]) -> dict[str, dict[int, Plan]]:
+        plans: dict[str, dict[int, Plan]] = {}
+        for item in self.store.batch_get((f"PLAN#{code}", f"V#{v:06d}") for code, v in wanted):
+            plan = Plan.model_validate(item.data)
+            plans.setdefault(plan.code, {})[plan.plan_version] = plan
+        return plans
 
     def get_plan(self, code: str) -> Plan | None:
         return self._load(Plan, f"PLAN#{code}")
@@ -136,6 +161,62 @@ class Repository:
     def list_plans(self, limit: int, after: str | None):
         return self._list(Plan, "PLANS", "gsi1", limit, after)
 
+    # metrics and coupons ----------------------------------------------------------
+    def metric_item(self, metric: Metric) -> Item:
+        return Item(f"METRIC#{metric.code}", "A", "metric", to_data(metric), metric.version,
+                    {"gsi1": ("METRICS", metric.code)})
+
+    def get_metrics(self, codes: set[str]) -> dict[str, Metric]:
+        return {m.code: m for m in (Metric.model_validate(i.data)
+                                    for i in self.store.batch_get((f"METRIC#{c}", "A") for c in codes))}
+
+    def list_metrics(self, limit: int, after: str | None):
+        return self._list(Metric, "METRICS", "gsi1", limit, after)
+
+    def coupon_item(self, coupon: Coupon) -> Item:
+        return Item(f"COUPON#{coupon.code}", "A", "coupon", to_data(coupon), coupon.version,
+                    {"gsi1": ("COUPONS", coupon.code)})
+
+    def get_coupon(self, code: str) -> Coupon | None:
+        return self._load(Coupon, f"COUPON#{code}")
+
+    def list_coupons(self, limit: int, after: str | None):
+        return self._list(Coupon, "COUPONS", "gsi1", limit, after)
+
+    # usage --------------------------------------------------------------------------
+    @staticmethod
+    def usage_key(transaction_id: str) -> tuple[str, str]:
+        return f"UTX#{transaction_id}", "A"
+
+    def usage_item(self, event: UsageEvent) -> Item:
+        stamp = event.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return Item(f"UTX#{event.transaction_id}", "A", "usage_event", to_data(event), 1,
+                    {"gsi1": (f"USE#{event.subscription_id}#{event.metric_code}", f"{stamp}#{event.transaction_id}")})
+
+    def late_marker(self, event: UsageEvent) -> Item:
+        stamp = event.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return Item(f"SUB#{event.subscription_id}", f"LATE#{event.metric_code}#{stamp}#{event.transaction_id}",
+                    "late_usage", {"metric_code": event.metric_code, "date": event.timestamp.date().isoformat()})
+
+    def usage_records(self, sub_id: str, metric_code: str, start: date, end: date,
+                      received_until: datetime | None = None):
+        """(timestamp, transaction_id, properties) of the usage in [start, end), in time order."""
+        for item in self.store.stream(f"USE#{sub_id}#{metric_code}", start.isoformat(),
+                                      f"{(end - timedelta(days=1)).isoformat()}T~", index="gsi1"):
+            data = item.data
+            if received_until and data.get("received_at") and (
+                    datetime.fromisoformat(data["received_at"]) > received_until):
+                continue
+            yield datetime.fromisoformat(data["timestamp"]), data["transaction_id"], data["properties"]
+
+    def usage_events(self, sub_id: str, metric_code: str, limit: int, after: str | None):
+        items, more = self.store.query(f"USE#{sub_id}#{metric_code}", index="gsi1", after=after, limit=limit)
+        return [UsageEvent.model_validate(i.data) for i in items], more
+
+    def late_markers(self, sub_id: str) -> list[Item]:
+        items, _ = self.store.query(f"SUB#{sub_id}", begins_with="LATE#")
+        return items
+
     # subscriptions ------------------------------------------------------------
     def subscription_item(self, sub: Subscription) -> Item:
         indexes = {"gsi1": (f"CUS#{sub.customer_id}", f"SUB#{sub.id}"), "gsi2": ("SUBS", sub.id)}
@@ -144,8 +225,8 @@ class Repository:
         return Item(f"SUB#{sub.id}", "A", "subscription", to_data(sub), sub.version, indexes,
                     extra={"customer_id": sub.customer_id})
 
-    def create_subscription(self, sub: Subscription, audit: AuditEvent) -> None:
-        ops = [Put(self.subscription_item(sub))]
+    def create_subscription(self, sub: Subscription, audit: AuditEvent, also: list[Put] = ()) -> None:
+        ops = [Put(self.subscription_item(sub)), *also]
         if sub.external_id:
             ops.append(Put(alias_item("subscription", sub.external_id, sub.id)))
         self.store.transact(ops, [audit])
@@ -175,8 +256,12 @@ class Repository:
         return subs
 
     def billed_keys(self, sub_id: str) -> set[str]:
+        return set(self.billed(sub_id))
+
+    def billed(self, sub_id: str) -> dict[str, dict]:
+        """Billed item keys of a subscription, with what each billed (usage: per group)."""
         items, _ = self.store.query(f"SUB#{sub_id}", begins_with="BILLED#")
-        return {item.data["key"] for item in items}
+        return {item.data["key"]: item.data for item in items}
 
     def due_customers(self, as_of: date) -> list[str]:
         """Customers with a subscription whose next bill date is on or before `as_of`."""
@@ -193,9 +278,14 @@ class Repository:
                     {"gsi1": (f"CUS#{invoice.customer_id}", f"INV#{invoice.id}"),
                      "gsi2": ("INVOICES", invoice.id)})
 
-    def billed_item(self, item: BillingItem, invoice_id: str) -> Item:
-        return Item(f"SUB#{item.subscription_id}", f"BILLED#{item.charge_code}#{item.period.start}",
-                    "billed_item", {"key": item.key, "invoice_id": invoice_id})
+    @staticmethod
+    def billed_item(key: str, invoice_id: str, usage: list[dict] | None = None) -> Item:
+        """The marker that `key` (subscription#what#period_start) is billed, written with its invoice."""
+        sub_id, rest = key.split("#", 1)
+        data = {"key": key, "invoice_id": invoice_id}
+        if usage is not None:
+            data["usage"] = usage
+        return Item(f"SUB#{sub_id}", f"BILLED#{rest}", "billed_item", data)
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
         return self._load(Invoice, f"INV#{invoice_id}")

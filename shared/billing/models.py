@@ -27,7 +27,8 @@ Amount = Annotated[
 ]
 
 ChargeType = Literal["recurring", "one_time", "usage"]
-ChargeModel = Literal["flat_fee", "per_unit"]
+ChargeModel = Literal["flat_fee", "per_unit", "tiered", "volume", "package", "percentage", "overage", "duration"]
+Aggregation = Literal["sum", "count", "max", "min", "average", "unique_count", "latest"]
 BillingPeriod = Literal["month", "quarter", "semi_annual", "annual"]
 Timing = Literal["in_advance", "in_arrears"]
 Role = Literal["admin", "cre", "finance"]
@@ -73,18 +74,108 @@ class Customer(Model):
     version: int = 1
 
 
+class Tier(Model):
+    """One row of a tier table. `up_to` is the tier's inclusive upper bound; None: no limit."""
+
+    up_to: Amount | None = None
+    unit_price: Amount = Decimal("0")
+    flat_price: Amount = Decimal("0")
+
+
+class PriceSegment(Model):
+    """A price that lasts `months` billing months from the end of the previous segment
+    (None: until the contract ends). Seed 002: "first 3 months 15, then 20"."""
+
+    months: int | None = None
+    price: Amount
+
+
+class BundleComponent(Model):
+    """A part of a bundle charge: listed under its line, its share of revenue by standalone price."""
+
+    name: str
+    standalone_price: Amount
+    pob_identifier: str | None = None
+
+
 class Charge(Model):
+    """A price in the catalog. Which fields apply depends on `model` (see pricing.py)."""
+
     code: str
     name: str
     type: ChargeType = "recurring"
     model: ChargeModel = "flat_fee"
     billing_period: BillingPeriod = "month"
     timing: Timing = "in_advance"
-    price: Amount = Decimal("0")
+    price: Amount = Decimal("0")  # flat fee, unit price, package price or overage unit price
     proration: Literal["daily", "none"] = "daily"
     gl_code: str | None = None
     tax_code: str | None = None
     description: str | None = None
+    pob_identifier: str | None = None
+    # usage
+    metric_code: str | None = None
+    tiers: list[Tier] = Field(default_factory=list)
+    included_quantity: Amount | None = None  # overage: the allowance before `price` per unit
+    package_size: Amount | None = None
+    free_units: Amount = Decimal("0")  # package: free units; percentage: free amount
+    percentage_rate: Amount | None = None  # percent, "2.9" is 2.9%
+    fixed_fee_per_transaction: Amount = Decimal("0")
+    free_events: int = 0
+    per_transaction_min: Amount | None = None
+    per_transaction_max: Amount | None = None
+    rating_unit: Literal["second", "minute"] | None = None  # duration: round each event up to it
+    setup_fee: Amount = Decimal("0")  # duration: per event
+    price_table: dict[str, Amount] = Field(default_factory=dict)  # unit price per group value
+    drawdown_from: str | None = None  # usage: consume the prepaid units of this charge first
+    # recurring / one-time
+    segments: list[PriceSegment] = Field(default_factory=list)
+    includes: dict[str, Amount] = Field(default_factory=dict)  # bundle: metric -> free quantity per period
+    components: list[BundleComponent] = Field(default_factory=list)
+    prepaid_units: Amount | None = None  # prepayment: units of `drawdown_from` usage bought
+
+
+class UsageDiscount(Model):
+    """Seed 003: a discount computed from a bundle indicator (e.g. total minutes above 1,000)."""
+
+    code: str
+    name: str
+    metric_code: str
+    threshold: Amount  # the indicator must exceed this in the period
+    percent_off: Amount
+    applies_to: list[str] = Field(default_factory=list)  # charge codes; empty: all usage charges
+
+
+class Commitment(Model):
+    """Seed 003: a minimum spend on usage charges per period; a true-up line makes up a shortfall."""
+
+    amount: Amount
+    name: str = "Minimum commitment true-up"
+    gl_code: str | None = None
+    tax_code: str | None = None
+
+
+class Metric(Model):
+    """How usage events become a quantity: aggregate `field` of the events that match `filters`."""
+
+    code: str
+    name: str
+    aggregation: Aggregation = "sum"
+    field: str | None = None  # the event property aggregated; count needs none
+    filters: dict[str, list[str]] = Field(default_factory=dict)  # property -> accepted values
+    group_by: str | None = None  # one line per value of this property (e.g. tariff zone)
+    created_at: datetime | None = None
+    version: int = 1
+
+
+class UsageEvent(Model):
+    transaction_id: str
+    subscription_id: str
+    customer_id: str
+    metric_code: str
+    timestamp: datetime
+    properties: dict[str, str] = Field(default_factory=dict)
+    received_at: datetime | None = None
 
 
 class Plan(Model):
@@ -94,6 +185,11 @@ class Plan(Model):
     description: str | None = None
     charges: list[Charge]
     refund_policy: Literal["none", "prorated"] = "none"
+    trial_days: int = 0
+    commitment: Commitment | None = None
+    usage_discounts: list[UsageDiscount] = Field(default_factory=list)
+    plan_version: int = 1  # a price change makes a new version; subscriptions keep theirs
+    status: Literal["current", "legacy"] = "current"
     created_at: datetime
     version: int = 1
 
@@ -112,10 +208,50 @@ class Termination(Model):
     reason: str | None = None
 
 
+class PlanChange(Model):
+    """From `effective` on, periods that start on or after it use `plan_version` (grandfathering ends)."""
+
+    effective: date
+    plan_version: int
+    requested_by: str | None = None
+
+
+class Coupon(Model):
+    """A discount a subscription can redeem: percent or amount off, once, for N cycles or forever."""
+
+    code: str
+    name: str
+    percent_off: Amount | None = None
+    amount_off: Amount | None = None
+    currency: str | None = None  # with amount_off
+    duration: Literal["once", "repeating", "forever"] = "once"
+    duration_in_cycles: int | None = None  # with repeating
+    max_redemptions: int | None = None
+    redeem_by: date | None = None
+    applies_to: list[str] = Field(default_factory=list)  # charge codes; empty: every charge
+    times_redeemed: int = 0
+    created_at: datetime | None = None
+    version: int = 1
+
+
+class CouponRedemption(Model):
+    """A coupon's terms as redeemed (copied: later changes to the coupon do not apply)."""
+
+    code: str
+    name: str
+    percent_off: Amount | None = None
+    amount_off: Amount | None = None
+    duration: Literal["once", "repeating", "forever"]
+    duration_in_cycles: int | None = None
+    applies_to: list[str] = Field(default_factory=list)
+    redeemed_on: date
+
+
 class Subscription(Model):
     id: str
     customer_id: str
     plan_code: str
+    plan_version: int = 1
     external_id: str | None = None
     start_date: date
     end_date: date | None = None  # exclusive
@@ -126,8 +262,20 @@ class Subscription(Model):
     auto_renew: bool = True
     termination: Termination | None = None
     next_bill_date: date | None = None
+    plan_changes: list[PlanChange] = Field(default_factory=list)
+    coupons: list[CouponRedemption] = Field(default_factory=list)
+    prepaid_balance: dict[str, Amount] = Field(default_factory=dict)  # drawdown units left, by usage charge
+    usage_billed_until: date | None = None  # usage before this day is invoiced: later events are late
     created_at: datetime
     version: int = 1
+
+    def plan_version_on(self, day: date) -> int:
+        """The plan version for a period starting on `day`."""
+        version = self.plan_version
+        for change in sorted(self.plan_changes, key=lambda c: c.effective):
+            if change.effective <= day:
+                version = change.plan_version
+        return version
 
     @property
     def service_end(self) -> date | None:
@@ -150,7 +298,8 @@ class Subscription(Model):
 
 
 class InvoiceLine(Model):
-    kind: Literal["recurring", "one_time", "usage", "adjustment", "credit"] = "recurring"
+    kind: Literal["recurring", "one_time", "usage", "late_usage", "discount", "commitment", "adjustment",
+                  "credit"] = "recurring"
     description: str
     charge_code: str | None = None
     quantity: Amount
@@ -165,14 +314,21 @@ class InvoiceLine(Model):
     tax_code: str | None = None
     proration: str | None = None  # the rule, stated: "prorated by day: 17/31 days"
     item_key: str | None = None  # what this line bills, unique per subscription/charge/period
+    metric_code: str | None = None
+    group: str | None = None  # the group value of a grouped metric (e.g. a tariff zone)
+    usage_records: int | None = None  # DS-009: how many usage records the quantity comes from
+    details: list[str] = Field(default_factory=list)  # tier breakdown, bundle components, rules applied
+    pob_identifier: str | None = None
 
 
 class TaxLine(Model):
     name: str
     jurisdiction: str
-    rate: Amount
+    rate: Amount  # a fraction: 0.2 is 20%
     taxable_amount: Amount
     amount: Amount
+    category: str = "S"  # UNCL5305: S standard, Z zero, E exempt, AE reverse charge, K intra-EU, O outside scope
+    exemption_reason: str | None = None  # the legal mention printed for a 0% category
 
 
 class PartySnapshot(Model):

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from shared.adapters.dynamodb import CounterAdvance, Put
+from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
 from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
-from shared.billing.invoicing import content_hash, rate_item, totals
-from shared.billing.models import BillingEntity, Customer, Invoice, PartySnapshot
+from shared.billing.invoicing import content_hash, totals
+from shared.billing.models import (
+    BillingEntity,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Metric,
+    PartySnapshot,
+    Plan,
+    Subscription,
+)
 from shared.billing.money import ZERO
-from shared.billing.schedule import BillingItem, due_items, next_bill_date
+from shared.billing.rating import UsageReader, late_usage_lines, plan_for, rate_subscription
+from shared.billing.schedule import BillingItem, due_items, next_bill_date, scheduled_items
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
@@ -47,6 +58,68 @@ def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
     raise RetryableError(f"customer {customer_id}: invoice kept conflicting with concurrent changes")
 
 
+def _invoice_once(ports: Ports, actor: Actor, customer_id: str, as_of: date,
+                  bill_run_id: str | None) -> Invoice | None:
+    customer = get_customer(ports, customer_id, param="customer_id")
+    draft = draft_invoice(ports, customer, ports.repo.customer_subscriptions(customer.id), as_of)
+    if not draft.lines:
+        if draft.late_consumed:
+            ports.repo.store.transact([Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed])
+        _refresh_due_index(ports, draft.changed)
+        return None
+    invoice = assemble_invoice(ports, draft, as_of, bill_run_id)
+    _finalize(ports, actor, invoice, draft)
+    return invoice
+
+
+def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str | None = None) -> Invoice:
+    customer, entity = draft.customer, draft.entity
+    currencies = {line.currency for line in draft.lines}
+    if currencies - {customer.currency}:
+        raise NonRetryableError(
+            f"customer {customer.id} is billed in {customer.currency} but has charges in {sorted(currencies)}")
+    now = ports.clock.now()
+    return Invoice(
+        id=new_id("inv"),
+        status="draft",
+        customer_id=customer.id,
+        billing_entity_id=entity.id,
+        bill_run_id=bill_run_id,
+        currency=customer.currency,
+        language=customer.language,
+        issue_date=as_of,
+        due_date=as_of + timedelta(days=customer.net_terms_days),
+        lines=draft.lines,
+        seller=seller_snapshot(entity),
+        buyer=buyer_snapshot(customer),
+        created_at=now,
+        **totals(draft.lines, ZERO, customer.currency),
+    )
+
+
+def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> None:
+    """Number, hash and write the invoice with everything it bills, in one transaction."""
+    invoice.status = "finalized"
+    invoice.finalized_at = invoice.created_at
+    series = f"SEQ#{draft.entity.id}#invoice"
+    sequence, previous_hash = ports.repo.store.counter(series)
+    invoice.number = f"{draft.entity.invoice_prefix}-{sequence + 1:06d}"
+    invoice.previous_hash = previous_hash or None
+    invoice.content_hash = content_hash(invoice)
+    operations = [Put(ports.repo.invoice_item(invoice)), CounterAdvance(series, sequence, invoice.content_hash)]
+    for marker in draft.markers:
+        marker.data["invoice_id"] = marker.data["invoice_id"] or invoice.id
+        operations.append(Put(marker, 1 if marker.data["invoice_id"] != invoice.id else None))
+    operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
+    for sub in draft.changed:
+        operations.append(Put(ports.repo.subscription_item(sub), sub.version))
+        sub.version += 1
+    audit = ports.audit(actor, "invoice.finalized", "invoice", invoice.id, after={
+        "number": invoice.number, "total": str(invoice.total), "currency": invoice.currency,
+        "subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
+    ports.repo.store.transact(operations, [audit])
+
+
 def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str) -> Invoice | None:
     invoices, _ = ports.repo.list_invoices(limit=20, after=None, customer_id=customer_id)
     for invoice in invoices:
@@ -55,68 +128,111 @@ def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str) -> Invoice 
     return None
 
 
-def _invoice_once(ports: Ports, actor: Actor, customer_id: str, as_of: date,
-                  bill_run_id: str | None) -> Invoice | None:
-    customer = get_customer(ports, customer_id, param="customer_id")
+@dataclass
+class Draft:
+    """What one invoice would bill, and the bookkeeping that must be written with it."""
+
+    customer: Customer
+    entity: BillingEntity
+    lines: list[InvoiceLine] = field(default_factory=list)
+    markers: list[Item] = field(default_factory=list)  # billed items, coupon cycles, late-usage state
+    late_consumed: list[Item] = field(default_factory=list)  # late-usage markers this invoice settles
+    changed: list[Subscription] = field(default_factory=list)  # next bill date, balances, usage watermark
+
+
+def plans_for(ports: Ports, subs: list[Subscription]) -> dict[str, dict[int, Plan]]:
+    wanted = {(s.plan_code, v) for s in subs for v in [s.plan_version, *(c.plan_version for c in s.plan_changes)]}
+    plans = ports.repo.get_plan_versions(wanted)
+    for code, version in wanted:
+        if version not in plans.get(code, {}):
+            raise NonRetryableError(f"plan '{code}' version {version} is missing")
+    return plans
+
+
+def metrics_for(ports: Ports, plans: dict[str, dict[int, Plan]]) -> dict[str, Metric]:
+    codes = {c.metric_code for versions in plans.values() for p in versions.values() for c in p.charges
+             if c.metric_code}
+    codes |= {d.metric_code for versions in plans.values() for p in versions.values() for d in p.usage_discounts}
+    metrics = ports.repo.get_metrics(codes)
+    if missing := codes - set(metrics):
+        raise NonRetryableError(f"billable metrics {sorted(missing)} are missing")
+    return metrics
+
+
+def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as_of: date,
+                  period_start: date | None = None) -> Draft:
+    """Rate everything due for these subscriptions of one customer on `as_of` (reads only).
+
+    With `period_start`, rate instead the items of the billing periods starting that day
+    (a preview of "the invoice for that period"), whatever their bill date.
+    """
     entity = get_entity(ports, customer.billing_entity, param="billing_entity")
-    subs = ports.repo.customer_subscriptions(customer.id)
-    plans = ports.repo.get_plans({s.plan_code for s in subs})
-    lines, items, changed = [], [], []
+    draft = Draft(customer, entity)
+    plans = plans_for(ports, subs)
+    metrics = metrics_for(ports, plans)
     for sub in subs:
-        plan = plans.get(sub.plan_code)
-        if plan is None:
-            raise NonRetryableError(f"subscription {sub.id} names missing plan '{sub.plan_code}'")
-        billed = ports.repo.billed_keys(sub.id)
-        due: list[BillingItem] = due_items(sub, plan, as_of, billed)
-        lines += [rate_item(item, sub, plan) for item in due]
-        items += due
-        following = next_bill_date(sub, plan, billed | {item.key for item in due})
-        if following != sub.next_bill_date:
-            sub.next_bill_date = following
-            changed.append(sub)
-    if not items:
-        _refresh_due_index(ports, changed)
-        return None
-    currencies = {line.currency for line in lines}
-    if currencies != {customer.currency}:
-        raise NonRetryableError(
-            f"customer {customer.id} is billed in {customer.currency} but has charges in {sorted(currencies)}")
-    now = ports.clock.now()
-    invoice = Invoice(
-        id=new_id("inv"),
-        status="finalized",
-        customer_id=customer.id,
-        billing_entity_id=entity.id,
-        bill_run_id=bill_run_id,
-        currency=customer.currency,
-        language=customer.language,
-        issue_date=as_of,
-        due_date=as_of + timedelta(days=customer.net_terms_days),
-        lines=lines,
-        seller=seller_snapshot(entity),
-        buyer=buyer_snapshot(customer),
-        created_at=now,
-        finalized_at=now,
-        **totals(lines, ZERO, customer.currency),
-    )
-    series = f"SEQ#{entity.id}#invoice"
-    sequence, previous_hash = ports.repo.store.counter(series)
-    invoice.number = f"{entity.invoice_prefix}-{sequence + 1:06d}"
-    invoice.previous_hash = previous_hash or None
-    invoice.content_hash = content_hash(invoice)
-    operations = [
-        Put(ports.repo.invoice_item(invoice)),
-        CounterAdvance(series, sequence, invoice.content_hash),
-        *(Put(ports.repo.billed_item(item, invoice.id)) for item in items),
-    ]
-    for sub in changed:
-        operations.append(Put(ports.repo.subscription_item(sub), sub.version))
-        sub.version += 1
-    audit = ports.audit(actor, "invoice.finalized", "invoice", invoice.id, after={
-        "number": invoice.number, "total": str(invoice.total), "currency": invoice.currency,
-        "subscriptions": invoice.subscription_ids, "bill_run_id": bill_run_id})
-    ports.repo.store.transact(operations, [audit])
-    return invoice
+        sub_plans = plans[sub.plan_code]
+        reader = _stored_usage(ports, sub)
+        billed = ports.repo.billed(sub.id)
+        due = (due_items(sub, sub_plans, as_of, billed) if period_start is None
+               else period_items(sub, sub_plans, period_start, billed))
+        rated = rate_subscription(sub, sub_plans, metrics, due, reader, billed)
+        draft.lines += rated.lines
+        for item in due:
+            draft.markers.append(ports.repo.billed_item(item.key, "", rated.usage_billed.get(item.key)))
+        draft.markers += [ports.repo.billed_item(key, "") for key in rated.extra_keys]
+        late_lines, late_markers, consumed = _late_usage(ports, sub, sub_plans, metrics, billed, reader)
+        draft.lines += late_lines
+        draft.markers += late_markers
+        draft.late_consumed += consumed
+        following = next_bill_date(sub, sub_plans, set(billed) | {item.key for item in due})
+        usage_until = max([sub.usage_billed_until or date.min] + [
+            i.service.end for i in due if plan_for(sub, sub_plans, i).charge(i.charge_code).type == "usage"])
+        update = {"next_bill_date": following, "prepaid_balance": rated.balances,
+                  "usage_billed_until": None if usage_until == date.min else usage_until}
+        if any(getattr(sub, k) != v for k, v in update.items()):
+            for key, value in update.items():
+                setattr(sub, key, value)
+            draft.changed.append(sub)
+    return draft
+
+
+def period_items(sub: Subscription, plans: dict[int, Plan], period_start: date, billed) -> list[BillingItem]:
+    """Items not yet billed of the periods that start on `period_start` (or whose service does)."""
+    items = []
+    for stream in scheduled_items(sub, plans):
+        for item in stream:
+            if item.period.start > period_start:
+                break
+            if period_start in (item.period.start, item.service.start) and item.key not in billed:
+                items.append(item)
+    return items
+
+
+def _stored_usage(ports: Ports, sub: Subscription) -> UsageReader:
+    return lambda metric_code, window: ports.repo.usage_records(sub.id, metric_code, window.start, window.end)
+
+
+def _late_usage(ports: Ports, sub: Subscription, plans: dict[int, Plan], metrics: dict[str, Metric],
+                billed: dict[str, dict], reader: UsageReader):
+    """Lines for usage that arrived after its period was invoiced (seed: never silently dropped)."""
+    markers = ports.repo.late_markers(sub.id)
+    if not markers:
+        return [], [], []
+    late_days = {(m.data["metric_code"], date.fromisoformat(m.data["date"])) for m in markers}
+    lines, updated = [], []
+    for stream in scheduled_items(sub, plans):
+        for item in stream:
+            if item.key not in billed:
+                break
+            charge = plan_for(sub, plans, item).charge(item.charge_code)
+            if charge.type != "usage" or not any(m == charge.metric_code and item.service.contains(d)
+                                                 for m, d in late_days):
+                continue
+            new_lines, state = late_usage_lines(sub, plans, metrics, item, billed[item.key].get("usage", []), reader)
+            lines += new_lines
+            updated.append(ports.repo.billed_item(item.key, billed[item.key]["invoice_id"], state))
+    return lines, updated, markers
 
 
 def _refresh_due_index(ports: Ports, subs) -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from shared.billing.errors import ConflictError, NotFoundError
-from shared.billing.models import BillingEntity, Customer, Plan
+from shared.adapters.dynamodb import Put
+from shared.billing.errors import ConflictError, NotFoundError, ValidationError
+from shared.billing.models import BillingEntity, Coupon, Customer, Metric, Plan
 from shared.services.context import SYSTEM, Actor, Ports
 from shared.services.ids import new_id
-from shared.services.schemas import BillingEntityCreate, CustomerCreate, PlanCreate
+from shared.services.schemas import (
+    BillingEntityCreate,
+    CouponCreate,
+    CustomerCreate,
+    MetricCreate,
+    PlanBody,
+    PlanCreate,
+)
 
 DEFAULT_ENTITY = BillingEntityCreate(
     code="default",
@@ -81,10 +89,35 @@ def get_customer(ports: Ports, customer_id: str, param: str = "id") -> Customer:
 
 
 # plans --------------------------------------------------------------------------
+def _check_metrics(ports: Ports, body: PlanBody) -> None:
+    """Usage charges and discounts must name stored metrics; bundles include stored metrics."""
+    wanted: dict[str, str] = {}
+    for index, charge in enumerate(body.charges):
+        if charge.metric_code:
+            wanted.setdefault(charge.metric_code, f"charges[{index}].metric_code")
+        for metric_code in charge.includes:
+            wanted.setdefault(metric_code, f"charges[{index}].includes.{metric_code}")
+    for index, discount in enumerate(body.usage_discounts):
+        wanted.setdefault(discount.metric_code, f"usage_discounts[{index}].metric_code")
+    found = ports.repo.get_metrics(set(wanted))
+    for code, param in wanted.items():
+        if code not in found:
+            raise ValidationError(f"no billable metric '{code}'; create it with POST /v1/metrics", param=param)
+    for index, charge in enumerate(body.charges):
+        metric = found.get(charge.metric_code or "")
+        if charge.price_table and metric and not metric.group_by:
+            raise ValidationError(f"metric '{metric.code}' has no group_by, so a price table cannot apply",
+                                  param=f"charges[{index}].price_table")
+        if metric and metric.group_by and charge.model in ("percentage", "duration"):
+            raise ValidationError(f"a {charge.model} charge cannot use the grouped metric '{metric.code}'",
+                                  param=f"charges[{index}].metric_code")
+
+
 def create_plan(ports: Ports, actor: Actor, body: PlanCreate) -> Plan:
     actor.require("contracts:write")
     if ports.repo.get_plan(body.code):
         raise ConflictError(f"a plan with code '{body.code}' exists", param="code")
+    _check_metrics(ports, body)
     plan = Plan(created_at=ports.clock.now(), **body.model_dump())
     try:
         ports.repo.create_plan(plan, ports.audit(actor, "plan.created", "plan", plan.code, after=plan))
@@ -99,3 +132,74 @@ def get_plan(ports: Ports, code: str, param: str = "code") -> Plan:
     if plan is None:
         raise NotFoundError(f"no plan '{code}'", param=param)
     return plan
+
+
+def add_plan_version(ports: Ports, actor: Actor, code: str, body: PlanBody) -> Plan:
+    """A price change: a new current version. Subscriptions keep the version they have until moved."""
+    actor.require("contracts:write")
+    current = get_plan(ports, code)
+    if body.currency != current.currency:
+        raise ValidationError(f"a new version keeps the plan's currency {current.currency}", param="currency")
+    periods = {c.code: (c.type, c.billing_period) for c in current.charges}
+    for index, charge in enumerate(body.charges):
+        if charge.code in periods and periods[charge.code] != (charge.type, charge.billing_period):
+            raise ValidationError(
+                f"charge '{charge.code}' keeps its type and billing period across versions; add a new charge code",
+                param=f"charges[{index}].billing_period")
+    _check_metrics(ports, body)
+    plan = Plan(code=code, created_at=ports.clock.now(), plan_version=current.plan_version + 1,
+                version=current.version, **body.model_dump())
+    audit = ports.audit(actor, "plan.version_created", "plan", code, before=current, after=plan)
+    try:
+        ports.repo.add_plan_version(plan, current.version, audit)
+    except ConflictError:
+        raise ConflictError(f"plan '{code}' changed meanwhile; read it again", param="code") from None
+    plan.version = current.version + 1
+    ports.publish(actor, "plan.version_created", {"plan": plan.model_dump(mode="json")})
+    return plan
+
+
+def plan_versions(ports: Ports, code: str) -> list[Plan]:
+    """Every version, oldest first; all but the current one are `legacy` (grandfathered subscriptions keep them)."""
+    current = get_plan(ports, code)
+    versions = ports.repo.plan_versions(code)
+    for plan in versions:
+        plan.status = "current" if plan.plan_version == current.plan_version else "legacy"
+    return versions
+
+
+# metrics and coupons ----------------------------------------------------------------
+def create_metric(ports: Ports, actor: Actor, body: MetricCreate) -> Metric:
+    actor.require("contracts:write")
+    metric = Metric(created_at=ports.clock.now(), **body.model_dump())
+    try:
+        ports.repo.store.transact([Put(ports.repo.metric_item(metric))],
+                                  [ports.audit(actor, "metric.created", "metric", metric.code, after=metric)])
+    except ConflictError:
+        raise ConflictError(f"a metric with code '{body.code}' exists", param="code") from None
+    return metric
+
+
+def get_metric(ports: Ports, code: str, param: str = "code") -> Metric:
+    metric = ports.repo.get_metrics({code}).get(code)
+    if metric is None:
+        raise NotFoundError(f"no billable metric '{code}'", param=param)
+    return metric
+
+
+def create_coupon(ports: Ports, actor: Actor, body: CouponCreate) -> Coupon:
+    actor.require("contracts:write")
+    coupon = Coupon(created_at=ports.clock.now(), **body.model_dump())
+    try:
+        ports.repo.store.transact([Put(ports.repo.coupon_item(coupon))],
+                                  [ports.audit(actor, "coupon.created", "coupon", coupon.code, after=coupon)])
+    except ConflictError:
+        raise ConflictError(f"a coupon with code '{body.code}' exists", param="code") from None
+    return coupon
+
+
+def get_coupon(ports: Ports, code: str, param: str = "code") -> Coupon:
+    coupon = ports.repo.get_coupon(code)
+    if coupon is None:
+        raise NotFoundError(f"no coupon '{code}'", param=param)
+    return coupon

@@ -13,8 +13,8 @@ from shared.services.ids import new_id
 
 # What each role may do. Reading is open to every role.
 PERMISSIONS: dict[str, set[str]] = {
-    "admin": {"read", "contracts:write", "billing:run", "entities:write", "keys:write"},
-    "cre": {"read", "contracts:write"},
+    "admin": {"read", "contracts:write", "usage:write", "billing:run", "entities:write", "keys:write"},
+    "cre": {"read", "contracts:write", "usage:write"},
     "finance": {"read", "billing:run"},
 }
 

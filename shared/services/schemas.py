@@ -14,9 +14,11 @@ from zoneinfo import available_timezones
 
 import pycountry
 from babel import Locale, UnknownLocaleError
-from pydantic import EmailStr, Field, ValidationInfo, field_validator
+from pydantic import EmailStr, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.billing.models import (
+    Aggregation,
     Amount,
     BillingPeriod,
     ChargeModel,
@@ -120,6 +122,23 @@ class CustomerCreate(_Validated):
         return value
 
 
+class TierInput(Model):
+    up_to: Amount | None = Field(default=None, description="inclusive upper bound; null: no limit")
+    unit_price: Amount = Decimal("0")
+    flat_price: Amount = Decimal("0")
+
+
+class SegmentInput(Model):
+    months: int | None = Field(default=None, ge=1, le=600, description="null: until the contract ends")
+    price: Amount
+
+
+class ComponentInput(Model):
+    name: str = Field(min_length=1, max_length=200)
+    standalone_price: Amount
+    pob_identifier: str | None = None
+
+
 class ChargeInput(Model):
     code: str = Field(pattern=CODE)
     name: str = Field(min_length=1, max_length=200)
@@ -132,6 +151,25 @@ class ChargeInput(Model):
     gl_code: str | None = Field(default=None, max_length=32)
     tax_code: str | None = Field(default=None, max_length=32)
     description: str | None = None
+    pob_identifier: str | None = Field(default=None, max_length=64)
+    metric_code: str | None = Field(default=None, pattern=CODE)
+    tiers: list[TierInput] = Field(default_factory=list, max_length=50)
+    included_quantity: Amount | None = None
+    package_size: Amount | None = None
+    free_units: Amount = Decimal("0")
+    percentage_rate: Amount | None = None
+    fixed_fee_per_transaction: Amount = Decimal("0")
+    free_events: int = Field(default=0, ge=0)
+    per_transaction_min: Amount | None = None
+    per_transaction_max: Amount | None = None
+    rating_unit: Literal["second", "minute"] | None = None
+    setup_fee: Amount = Decimal("0")
+    price_table: dict[str, Amount] = Field(default_factory=dict)
+    drawdown_from: str | None = Field(default=None, pattern=CODE)
+    segments: list[SegmentInput] = Field(default_factory=list, max_length=24)
+    includes: dict[str, Amount] = Field(default_factory=dict)
+    components: list[ComponentInput] = Field(default_factory=list, max_length=20)
+    prepaid_units: Amount | None = None
 
     @field_validator("price")
     @classmethod
@@ -140,35 +178,121 @@ class ChargeInput(Model):
             raise ValueError("a catalog price cannot be negative; use a credit note")
         return value
 
-    @field_validator("type")
-    @classmethod
-    def _supported(cls, value: str) -> str:
-        if value == "usage":
-            raise ValueError("usage charges need billable metrics, which this platform does not rate yet")
-        return value
 
-
-class PlanCreate(_Validated):
+class UsageDiscountInput(Model):
     code: str = Field(pattern=CODE)
+    name: str = Field(min_length=1, max_length=200)
+    metric_code: str = Field(pattern=CODE)
+    threshold: Amount
+    percent_off: Amount = Field(gt=0, le=100)
+    applies_to: list[str] = Field(default_factory=list)
+
+
+class CommitmentInput(Model):
+    amount: Amount = Field(gt=0)
+    name: str = "Minimum commitment true-up"
+    gl_code: str | None = Field(default=None, max_length=32)
+    tax_code: str | None = Field(default=None, max_length=32)
+
+
+class PlanBody(_Validated):
     name: str = Field(min_length=1, max_length=200)
     currency: str
     description: str | None = None
     charges: list[ChargeInput] = Field(min_length=1, max_length=50)
     refund_policy: Literal["none", "prorated"] = "none"
+    trial_days: int = Field(default=0, ge=0, le=730)
+    commitment: CommitmentInput | None = None
+    usage_discounts: list[UsageDiscountInput] = Field(default_factory=list, max_length=20)
 
     @field_validator("charges")
     @classmethod
-    def _unique_and_priced_in_currency(cls, charges: list[ChargeInput], info: ValidationInfo):
+    def _unique_and_valid(cls, charges: list[ChargeInput], info: ValidationInfo):
+        from shared.billing.errors import ValidationError
+        from shared.billing.models import Charge
+        from shared.billing.pricing import validate_charge
+
         codes = [c.code for c in charges]
         if len(set(codes)) != len(codes):
             raise ValueError("charge codes must be unique within a plan")
         currency = info.data.get("currency")
-        for charge in charges:
-            if currency and round_money(charge.price, currency) != charge.price:
-                raise ValueError(
-                    f"charge '{charge.code}': price {charge.price} has more decimals than {currency} allows"
-                )
+        for index, charge in enumerate(charges):
+            if not currency:
+                continue
+            try:
+                validate_charge(Charge(**charge.model_dump()), currency, param=f"charges[{index}]")
+            except ValidationError as error:
+                raise ValueError(f"{error.param}: {error.message}") from None
+            if charge.drawdown_from and charge.drawdown_from not in codes:
+                raise ValueError(f"charges[{index}].drawdown_from: no charge '{charge.drawdown_from}' in this plan")
         return charges
+
+    @field_validator("usage_discounts")
+    @classmethod
+    def _discounts_name_charges(cls, discounts: list[UsageDiscountInput], info: ValidationInfo):
+        codes = {c.code for c in info.data.get("charges") or []}
+        for index, discount in enumerate(discounts):
+            for code in discount.applies_to:
+                if codes and code not in codes:
+                    raise ValueError(f"usage_discounts[{index}].applies_to: no charge '{code}' in this plan")
+        return discounts
+
+
+class PlanCreate(PlanBody):
+    code: str = Field(pattern=CODE)
+
+
+class MetricCreate(Model):
+    code: str = Field(pattern=CODE)
+    name: str = Field(min_length=1, max_length=200)
+    aggregation: Aggregation = "sum"
+    field: str | None = Field(default=None, min_length=1, max_length=64)
+    filters: dict[str, list[str]] = Field(default_factory=dict)
+    group_by: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("field")
+    @classmethod
+    def _field_unless_count(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("aggregation", "sum") != "count":
+            raise ValueError(f"aggregation '{info.data.get('aggregation')}' needs the event property to aggregate")
+        return value
+
+
+class CouponCreate(_Validated):
+    code: str = Field(pattern=CODE)
+    name: str = Field(min_length=1, max_length=200)
+    percent_off: Amount | None = Field(default=None, gt=0, le=100)
+    amount_off: Amount | None = Field(default=None, gt=0)
+    currency: str | None = None
+    duration: Literal["once", "repeating", "forever"] = "once"
+    duration_in_cycles: int | None = Field(default=None, ge=1, le=120)
+    max_redemptions: int | None = Field(default=None, ge=1)
+    redeem_by: dt.date | None = None
+    applies_to: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_kind_of_discount(self):
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise PydanticCustomError("coupon", "give exactly one of percent_off and amount_off")
+        if self.amount_off is not None:
+            if not self.currency:
+                raise PydanticCustomError("coupon", "amount_off needs a currency")
+            if round_money(self.amount_off, self.currency) != self.amount_off:
+                raise PydanticCustomError("coupon", f"amount_off has more decimals than {self.currency} allows")
+        if (self.duration == "repeating") != (self.duration_in_cycles is not None):
+            raise PydanticCustomError("coupon",
+                                      "duration_in_cycles is required with duration 'repeating' and only then")
+        return self
+
+
+class CouponRedeem(Model):
+    code: str = Field(pattern=CODE)
+
+
+class PlanMigration(Model):
+    plan_version: int | None = Field(default=None, ge=1, description="default: the plan's current version")
+    effective: dt.date | None = Field(
+        default=None, description="the first day of a billing period; default: the next period start")
 
 
 class SubscriptionCreate(Model):
@@ -182,6 +306,7 @@ class SubscriptionCreate(Model):
     billing_alignment: Literal["anniversary", "calendar"] = "anniversary"
     billing_day: int | None = Field(default=None, ge=1, le=31)
     auto_renew: bool = True
+    coupons: list[str] = Field(default_factory=list, max_length=5, description="coupon codes to redeem")
 
     @field_validator("end_date")
     @classmethod
@@ -234,3 +359,98 @@ def first_error_field(loc: tuple) -> str:
         else:
             parts.append(str(part))
     return re.sub(r"\.\[", "[", ".".join(parts))
+
+
+class UsageEventInput(Model):
+    transaction_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    subscription_id: str | None = None
+    external_subscription_id: str | None = None
+    metric_code: str = Field(pattern=CODE)
+    timestamp: dt.datetime = Field(description="UTC with Z (or an offset)")
+    properties: dict[str, str | int | Decimal] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp needs a time zone: UTC with Z, e.g. 2025-01-10T12:00:00Z")
+        return value.astimezone(dt.UTC)
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _no_floats(cls, value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, float | bool):
+                    raise ValueError(f"properties.{key}: send numbers as decimal strings such as \"12.5\"")
+        return value
+
+    @model_validator(mode="after")
+    def _one_subscription(self):
+        if (self.subscription_id is None) == (self.external_subscription_id is None):
+            raise PydanticCustomError("subscription",
+                                      "give exactly one of subscription_id and external_subscription_id")
+        return self
+
+
+class UsageBatch(Model):
+    events: list[dict] = Field(min_length=1, max_length=1000, description="each as UsageEventInput")
+
+
+class PreviewCustomer(_Validated):
+    name: str = "Preview customer"
+    email: EmailStr = "preview@example.com"
+    country: str
+    region: str | None = None
+    customer_type: Literal["business", "individual"] = "business"
+    tax_id: str | None = Field(default=None, max_length=32)
+    tax_exempt: bool = False
+    currency: str
+    language: str = "en"
+    net_terms_days: int = Field(default=30, ge=0, le=365)
+
+
+class PreviewEntity(_Validated):
+    name: str = "Preview seller"
+    country: str
+    region: str | None = None
+    tax_registrations: dict[str, str] = Field(default_factory=dict)
+    currency: str | None = None
+
+
+class PreviewSubscription(Model):
+    start_date: dt.date
+    end_date: dt.date | None = None
+    price_overrides: dict[str, Amount] = Field(default_factory=dict)
+    quantity: Amount = Field(default=Decimal("1"), gt=0)
+    billing_alignment: Literal["anniversary", "calendar"] = "anniversary"
+    billing_day: int | None = Field(default=None, ge=1, le=31)
+
+
+class InvoicePreviewRequest(Model):
+    """A stored `subscription_id`, or an inline quote: `customer`, `plan`, `subscription`, `usage`."""
+
+    subscription_id: str | None = None
+    customer_id: str | None = Field(default=None, description="a stored customer instead of `customer`")
+    customer: PreviewCustomer | None = None
+    billing_entity: PreviewEntity | str | None = Field(default=None, description="inline, or a stored id or code")
+    metrics: list[MetricCreate] = Field(default_factory=list, max_length=50)
+    plan: PlanCreate | None = None
+    subscription: PreviewSubscription | None = None
+    usage: list[dict] = Field(default_factory=list, max_length=10_000, description="each as UsageEventInput")
+    period_start: dt.date | None = Field(default=None, description="the invoice of the period starting then")
+    as_of: dt.date | None = Field(default=None, description="what a bill run on this day would issue")
+
+    @model_validator(mode="after")
+    def _stored_or_inline(self):
+        if self.subscription_id is not None:
+            if self.plan or self.subscription or self.usage or self.customer or self.customer_id:
+                raise PydanticCustomError("preview", "give a subscription_id or an inline quote, not both")
+        else:
+            if self.plan is None or self.subscription is None:
+                raise PydanticCustomError("preview", "an inline preview needs plan and subscription")
+            if (self.customer is None) == (self.customer_id is None):
+                raise PydanticCustomError("preview", "give exactly one of customer and customer_id")
+        if self.period_start and self.as_of:
+            raise PydanticCustomError("preview", "give period_start or as_of, not both")
+        return self

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
+from shared.adapters.dynamodb import Put
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
-from shared.billing.models import Plan, Subscription, Termination
+from shared.billing.models import Coupon, CouponRedemption, Plan, PlanChange, Subscription, Termination
 from shared.billing.money import round_money
 from shared.billing.periods import period_containing
-from shared.billing.schedule import next_bill_date
-from shared.services.catalog import get_customer, get_plan
+from shared.billing.schedule import next_bill_date, scheduled_items
+from shared.services.billing import plans_for
+from shared.services.catalog import get_coupon, get_customer, get_plan
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
-from shared.services.schemas import SubscriptionCreate, TerminateRequest
+from shared.services.schemas import CouponRedeem, PlanMigration, SubscriptionCreate, TerminateRequest
 
 
 def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) -> Subscription:
@@ -27,6 +29,13 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     for code, price in body.price_overrides.items():
         if code not in charge_codes:
             raise ValidationError(f"plan '{plan.code}' has no charge '{code}'", param=f"price_overrides.{code}")
+        charge = plan.charge(code)
+        if charge.tiers or charge.model in ("tiered", "volume", "percentage"):
+            raise ValidationError(f"charge '{code}' is priced by its tiers or rate; a single price cannot override it",
+                                  param=f"price_overrides.{code}")
+        if charge.segments:
+            raise ValidationError(f"charge '{code}' has price segments; override them with a new plan version",
+                                  param=f"price_overrides.{code}")
         if round_money(price, plan.currency) != price:
             raise ValidationError(f"{price} has more decimals than {plan.currency} allows",
                                   param=f"price_overrides.{code}")
@@ -42,6 +51,7 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         id=new_id("sub"),
         customer_id=customer.id,
         plan_code=plan.code,
+        plan_version=plan.plan_version,
         external_id=body.external_id,
         start_date=start,
         end_date=body.end_date,
@@ -52,11 +62,16 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         auto_renew=body.auto_renew,
         created_at=ports.clock.now(),
     )
-    sub.next_bill_date = next_bill_date(sub, plan, ())
+    sub.next_bill_date = next_bill_date(sub, {plan.plan_version: plan}, ())
+    redeemed = [_redeem(ports, sub, plan, code, start, f"coupons[{i}]") for i, code in enumerate(body.coupons)]
     try:
         ports.repo.create_subscription(
-            sub, ports.audit(actor, "subscription.created", "subscription", sub.id, after=sub))
+            sub, ports.audit(actor, "subscription.created", "subscription", sub.id, after=sub),
+            [Put(ports.repo.coupon_item(c), c.version - 1) for c in redeemed])
     except ConflictError:
+        if redeemed:
+            raise ConflictError("the subscription's external_id exists or a coupon was redeemed meanwhile; retry",
+                                param="coupons") from None
         raise ConflictError(f"a subscription with external_id '{body.external_id}' exists",
                             param="external_id") from None
     data = {"subscription": sub.model_dump(mode="json")}
@@ -64,6 +79,99 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     if start <= ports.clock.now().date():
         ports.publish(actor, "subscription.activated", data)
     return sub
+
+
+def _redeem(ports: Ports, sub: Subscription, plan: Plan, code: str, on: date, param: str) -> Coupon:
+    """Attach a coupon's terms to `sub` and count the redemption (written with the subscription)."""
+    coupon = get_coupon(ports, code, param=param)
+    if coupon.redeem_by and on > coupon.redeem_by:
+        raise ConflictError(f"coupon '{code}' could be redeemed until {coupon.redeem_by}", param=param,
+                            code="coupon_expired")
+    if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
+        raise ConflictError(f"coupon '{code}' reached its {coupon.max_redemptions} redemptions", param=param,
+                            code="coupon_exhausted")
+    if coupon.amount_off is not None and coupon.currency != plan.currency:
+        raise ValidationError(f"coupon '{code}' is in {coupon.currency}, the plan in {plan.currency}", param=param)
+    if any(r.code == code for r in sub.coupons):
+        raise ConflictError(f"coupon '{code}' is already on this subscription", param=param, code="coupon_applied")
+    missing = set(coupon.applies_to) - {c.code for c in plan.charges}
+    if missing:
+        raise ValidationError(f"coupon '{code}' applies to charges {sorted(missing)} this plan lacks", param=param)
+    sub.coupons.append(CouponRedemption(
+        code=coupon.code, name=coupon.name, percent_off=coupon.percent_off, amount_off=coupon.amount_off,
+        duration=coupon.duration, duration_in_cycles=coupon.duration_in_cycles, applies_to=coupon.applies_to,
+        redeemed_on=on))
+    coupon.times_redeemed += 1
+    coupon.version += 1
+    return coupon
+
+
+def redeem_coupon(ports: Ports, actor: Actor, sub_id: str, body: CouponRedeem) -> Subscription:
+    """Apply a coupon from today's billing cycle on (or from the start of a future subscription)."""
+    actor.require("contracts:write")
+    sub = get_subscription(ports, sub_id)
+    today = ports.clock.now().date()
+    if sub.status_on(today) == "terminated":
+        raise ConflictError(f"subscription {sub.id} is terminated", code="already_terminated")
+    plan = plans_for(ports, [sub])[sub.plan_code][sub.plan_version_on(today)]
+    before = sub.model_copy(deep=True)
+    coupon = _redeem(ports, sub, plan, body.code, max(today, sub.start_date), "code")
+    expected = sub.version
+    sub.version += 1
+    try:
+        ports.repo.store.transact(
+            [Put(ports.repo.subscription_item(sub), expected), Put(ports.repo.coupon_item(coupon), coupon.version - 1)],
+            [ports.audit(actor, "subscription.coupon_redeemed", "subscription", sub.id, before, sub)])
+    except ConflictError:
+        sub.version = expected
+        raise ConflictError("the subscription or the coupon changed meanwhile; retry", param="code") from None
+    ports.publish(actor, "subscription.updated", {"subscription": sub.model_dump(mode="json")})
+    return sub
+
+
+def migrate_plan_version(ports: Ports, actor: Actor, sub_id: str, body: PlanMigration) -> Subscription:
+    """Move a grandfathered subscription to another version of its plan from a period start on."""
+    actor.require("contracts:write")
+    sub = get_subscription(ports, sub_id)
+    today = ports.clock.now().date()
+    if sub.status_on(today) == "terminated":
+        raise ConflictError(f"subscription {sub.id} is terminated", code="already_terminated")
+    versions = {p.plan_version: p for p in ports.repo.plan_versions(sub.plan_code)}
+    target = body.plan_version or max(versions)
+    if target not in versions:
+        raise NotFoundError(f"plan '{sub.plan_code}' has no version {target}", param="plan_version")
+    plans = plans_for(ports, [sub])[sub.plan_code]
+    effective = body.effective or current_period_end(sub, plans[sub.plan_version_on(today)], today)
+    if effective < today:
+        raise ValidationError(f"effective {effective} is in the past (today is {today})", param="effective")
+    starts = {item.period.start for stream in scheduled_items(sub, plans) for item in _until_date(stream, effective)}
+    if effective not in starts and effective != sub.start_date:
+        raise ValidationError(f"{effective} is not the first day of a billing period of this subscription",
+                              param="effective")
+    if sub.plan_version_on(effective) == target:
+        raise ConflictError(f"the subscription is on version {target} from {effective} already",
+                            param="plan_version", code="no_change")
+    charge_codes = {c.code for c in versions[target].charges}
+    for code in sub.price_overrides:
+        if code not in charge_codes:
+            raise ValidationError(f"version {target} has no charge '{code}' that the contract overrides",
+                                  param="plan_version")
+    before = sub.model_copy(deep=True)
+    sub.plan_changes = [c for c in sub.plan_changes if c.effective < effective]
+    sub.plan_changes.append(PlanChange(effective=effective, plan_version=target, requested_by=actor.name))
+    plans[target] = versions[target]
+    sub.next_bill_date = next_bill_date(sub, plans, ports.repo.billed_keys(sub.id))
+    ports.repo.update_subscription(sub, ports.audit(actor, "subscription.plan_version_changed", "subscription",
+                                                    sub.id, before, sub))
+    ports.publish(actor, "subscription.updated", {"subscription": sub.model_dump(mode="json")})
+    return sub
+
+
+def _until_date(items, end: date):
+    for item in items:
+        if item.period.start > end:
+            return
+        yield item
 
 
 def get_subscription(ports: Ports, sub_id: str, param: str = "id") -> Subscription:
@@ -127,7 +235,7 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     sub.termination = Termination(effective=body.effective, service_end=service_end,
                                   requested_at=ports.clock.now(), requested_by=actor.name,
                                   reason=body.reason)
-    sub.next_bill_date = next_bill_date(sub, plan, ports.repo.billed_keys(sub.id))
+    sub.next_bill_date = next_bill_date(sub, plans_for(ports, [sub])[sub.plan_code], ports.repo.billed_keys(sub.id))
     ended = service_end <= today
     action = "subscription.terminated" if ended else "subscription.termination_scheduled"
     ports.repo.update_subscription(sub, ports.audit(actor, action, "subscription", sub.id, before, sub))

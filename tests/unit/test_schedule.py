@@ -6,8 +6,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.billing.invoicing import content_hash, rate_item, totals
+from shared.billing.invoicing import content_hash, totals
 from shared.billing.models import Charge, Plan, Subscription, Termination
+from shared.billing.rating import rate_subscription
 from shared.billing.schedule import due_items, next_bill_date
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -32,11 +33,11 @@ def terminated(sub: Subscription, service_end: date, effective="immediately") ->
 
 def test_uc01_monthly_in_advance_bills_each_month_on_its_first_day():
     sub, p = contract(), plan()
-    items = due_items(sub, p, date(2025, 5, 1), billed_keys=())
+    items = due_items(sub, {1: p}, date(2025, 5, 1), billed_keys=())
     assert [(i.period.start, i.period.end) for i in items] == [
         (date(2025, 3, 1), date(2025, 4, 1)), (date(2025, 4, 1), date(2025, 5, 1)),
         (date(2025, 5, 1), date(2025, 6, 1))]
-    line = rate_item(items[0], sub, p)
+    line = rate_one(items[0], sub, p)
     assert (line.amount, line.description, line.external_id, line.gl_code) == (
         Decimal("1250.00"), "Managed Service", "MS-001", "7005")
     assert line.proration is None
@@ -44,31 +45,31 @@ def test_uc01_monthly_in_advance_bills_each_month_on_its_first_day():
 
 def test_billing_is_proposed_minus_billed():
     sub, p = contract(), plan()
-    first = due_items(sub, p, date(2025, 4, 1), ())
-    again = due_items(sub, p, date(2025, 4, 1), {i.key for i in first})
+    first = due_items(sub, {1: p}, date(2025, 4, 1), ())
+    again = due_items(sub, {1: p}, date(2025, 4, 1), {i.key for i in first})
     assert again == []
-    assert next_bill_date(sub, p, {i.key for i in first}) == date(2025, 5, 1)
+    assert next_bill_date(sub, {1: p}, {i.key for i in first}) == date(2025, 5, 1)
 
 
 def test_uc02_terminated_contract_bills_the_current_month_and_nothing_after():
     sub, p = contract(), plan()
-    billed = {i.key for i in due_items(sub, p, date(2025, 3, 1), ())}
+    billed = {i.key for i in due_items(sub, {1: p}, date(2025, 3, 1), ())}
     terminated(sub, date(2025, 3, 20))  # immediately, mid-March: March stays billed, no refund
-    assert due_items(sub, p, date(2025, 6, 1), billed) == []
-    assert next_bill_date(sub, p, billed) is None
+    assert due_items(sub, {1: p}, date(2025, 6, 1), billed) == []
+    assert next_bill_date(sub, {1: p}, billed) is None
 
 
 def test_end_of_period_termination_stops_after_the_period():
     sub, p = contract(), plan()
     terminated(sub, date(2025, 4, 1), "end_of_period")
-    items = due_items(sub, p, date(2025, 12, 1), ())
+    items = due_items(sub, {1: p}, date(2025, 12, 1), ())
     assert [i.period.start for i in items] == [date(2025, 3, 1)]
 
 
 def test_calendar_alignment_prorates_the_first_stub_by_day():
     sub, p = contract(start=date(2025, 3, 15), billing_day=1, billing_alignment="calendar"), plan()
-    first = due_items(sub, p, date(2025, 3, 15), ())[0]
-    line = rate_item(first, sub, p)
+    first = due_items(sub, {1: p}, date(2025, 3, 15), ())[0]
+    line = rate_one(first, sub, p)
     assert line.amount == Decimal("685.48")  # 1250 x 17/31 = 685.4838...
     assert line.proration.startswith("prorated by day: 17/31 days")
     assert (line.period_start, line.period_end) == (date(2025, 3, 15), date(2025, 4, 1))
@@ -76,25 +77,30 @@ def test_calendar_alignment_prorates_the_first_stub_by_day():
 
 def test_in_arrears_bills_at_period_end_and_prorates_a_final_partial_period():
     sub, p = contract(), plan(timing="in_arrears")
-    assert due_items(sub, p, date(2025, 3, 31), ()) == []
-    items = due_items(sub, p, date(2025, 4, 1), ())
+    assert due_items(sub, {1: p}, date(2025, 3, 31), ()) == []
+    items = due_items(sub, {1: p}, date(2025, 4, 1), ())
     assert [(i.period.start, i.bill_date) for i in items] == [(date(2025, 3, 1), date(2025, 4, 1))]
     terminated(sub, date(2025, 4, 11))
-    final = due_items(sub, p, date(2025, 4, 11), {i.key for i in items})
+    final = due_items(sub, {1: p}, date(2025, 4, 11), {i.key for i in items})
     assert len(final) == 1 and final[0].bill_date == date(2025, 4, 11)
-    assert rate_item(final[0], sub, p).amount == Decimal("416.67")  # 1250 x 10/30
+    assert rate_one(final[0], sub, p).amount == Decimal("416.67")  # 1250 x 10/30
+
+
+def rate_one(item, sub, p):
+    [line] = rate_subscription(sub, {1: p}, {}, [item]).lines
+    return line
 
 
 def test_zero_price_listing_still_produces_a_line():
     sub, p = contract(price="0.00"), plan()
-    line = rate_item(due_items(sub, p, date(2025, 3, 1), ())[0], sub, p)
+    line = rate_one(due_items(sub, {1: p}, date(2025, 3, 1), ())[0], sub, p)
     assert line.amount == Decimal("0.00") and line.description == "Managed Service"
 
 
 def test_future_contract_has_nothing_due_yet():
     sub = contract(start=date(2025, 6, 1))
-    assert due_items(sub, plan(), date(2025, 5, 31), ()) == []
-    assert next_bill_date(sub, plan(), ()) == date(2025, 6, 1)
+    assert due_items(sub, {1: plan()}, date(2025, 5, 31), ()) == []
+    assert next_bill_date(sub, {1: plan()}, ()) == date(2025, 6, 1)
 
 
 def test_totals_sum_rounded_lines_and_hash_changes_with_content(invoice_factory):
@@ -117,12 +123,12 @@ def test_any_sequence_of_runs_bills_each_period_once_and_never_more_than_the_con
     terminated(sub, start + timedelta(days=cut), "on_date")
     billed: dict[str, Decimal] = {}
     for offset in sorted(runs) + [2000]:
-        for item in due_items(sub, p, start + timedelta(days=offset), billed):
+        for item in due_items(sub, {1: p}, start + timedelta(days=offset), billed):
             assert item.key not in billed
-            billed[item.key] = rate_item(item, sub, p).amount
+            billed[item.key] = rate_one(item, sub, p).amount
     # every day of service is billed exactly once: full periods at full price, stubs by day
     assert sum(billed.values()) <= Decimal("1250.00") * (cut // 28 + 2)
-    assert next_bill_date(sub, p, billed) is None
+    assert next_bill_date(sub, {1: p}, billed) is None
 
 
 def test_totals_do_not_round_again():

@@ -1,0 +1,385 @@
+"""Rating a subscription's due billing items into invoice lines.
+
+Pure: usage records come from a reader the caller passes (`UsageReader`), so the same code
+rates a bill run, a preview and a quote. Every line is rounded once at the currency's minor
+unit; totals never round again. What this module decides, in order, for one subscription:
+
+1. recurring and one-time items: one line per price segment the service crosses (seed 002:
+   never an average), prorated by day when the service is shorter than its period;
+   prepayment charges add their units to the subscription's drawdown balance;
+2. usage items (in arrears): aggregate the metric over the service window (per group when the
+   metric groups), consume bundle-included usage first (a zero-rated line), then prepaid
+   units (a zero-rated line), then price what is left with the charge model;
+3. per usage period: discounts from bundle indicators (seed 003), then the minimum commitment
+   true-up (prorated by day for a partial period);
+4. per billing cycle: coupons (once, N cycles or forever), at most once per cycle.
+
+DS-009: for every usage item and group the line quantities add up to the metric's aggregate
+of its records, and each usage line carries the number of records it comes from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from shared.billing.metering import Aggregate, Aggregator, event_value, matches
+from shared.billing.models import Charge, InvoiceLine, Metric, Plan, Subscription
+from shared.billing.money import ZERO, round_money
+from shared.billing.periods import Period, add_months, billing_periods, period_containing
+from shared.billing.pricing import price_durations, price_quantity, price_transactions, unit_price_for_group
+from shared.billing.schedule import BillingItem
+
+UsageRecord = tuple[datetime, str, Mapping[str, str]]  # timestamp, transaction_id, properties
+UsageReader = Callable[[str, Period], Iterable[UsageRecord]]  # metric code, window -> records
+
+
+@dataclass
+class Rated:
+    lines: list[InvoiceLine]
+    extra_keys: list[str]  # coupon cycles applied: billed once, like items
+    balances: dict[str, Decimal]  # prepaid units left, by prepayment charge
+    usage_billed: dict[str, list[dict]] = field(default_factory=dict)  # item key -> what its usage lines billed
+
+
+def no_usage(metric_code: str, window: Period) -> Iterable[UsageRecord]:
+    return ()
+
+
+def rate_subscription(
+    sub: Subscription,
+    plans: Mapping[int, Plan],
+    metrics: Mapping[str, Metric],
+    items: list[BillingItem],
+    usage: UsageReader = no_usage,
+    billed_keys: Iterable[str] = (),
+) -> Rated:
+    """All lines for `items` (due items of one subscription, in date order)."""
+    rater = _Rater(sub, plans, metrics, usage)
+    for item in sorted(items, key=lambda i: (i.period.start, _usage_last(i, sub, plans), i.charge_code)):
+        rater.rate(item)
+    rater.usage_adjustments()
+    keys = rater.coupons(set(billed_keys))
+    return Rated(rater.lines, keys, rater.balances, rater.usage_billed)
+
+
+def _usage_last(item: BillingItem, sub: Subscription, plans: Mapping[int, Plan]) -> bool:
+    return plan_for(sub, plans, item).charge(item.charge_code).type == "usage"
+
+
+def plan_for(sub: Subscription, plans: Mapping[int, Plan], item: BillingItem) -> Plan:
+    return plans[sub.plan_version_on(item.period.start)]
+
+
+def segment_windows(sub: Subscription, charge: Charge) -> list[tuple[Period, Decimal]]:
+    """The price segments of a charge as date windows from the contract's start."""
+    windows, start = [], sub.start_date
+    for segment in charge.segments:
+        end = date.max if segment.months is None else _months_after(sub.start_date, start, segment.months)
+        windows.append((Period(start, end), segment.price))
+        start = end
+        if segment.months is None:
+            break
+    return windows
+
+
+def _months_after(anchor: date, start: date, months: int) -> date:
+    """`months` after `start`, counted from the contract anchor so month ends clamp and come back."""
+    elapsed = (start.year - anchor.year) * 12 + start.month - anchor.month
+    return add_months(anchor, elapsed + months)
+
+
+class _Rater:
+    def __init__(self, sub: Subscription, plans: Mapping[int, Plan], metrics: Mapping[str, Metric],
+                 usage: UsageReader):
+        self.sub, self.plans, self.metrics, self.usage = sub, plans, metrics, usage
+        self.lines: list[InvoiceLine] = []
+        self.balances = {code: Decimal(v) for code, v in sub.prepaid_balance.items()}
+        self.usage_billed: dict[str, list[dict]] = {}
+        self.usage_periods: dict[date, tuple[BillingItem, Plan]] = {}
+        self.indicators: dict[tuple[str, Period], Decimal] = {}
+
+    # recurring and one-time ----------------------------------------------------------
+    def rate(self, item: BillingItem) -> None:
+        plan = plan_for(self.sub, self.plans, item)
+        charge = plan.charge(item.charge_code)
+        if charge.type == "usage":
+            self.usage_periods.setdefault(item.period.start, (item, plan))
+            self.lines += self.rate_usage(item, plan, charge)
+            return
+        for service, unit_price in self._price_windows(item, charge):
+            self.lines.append(self._fixed_line(item, plan, charge, service, unit_price))
+        if charge.prepaid_units:
+            bought = charge.prepaid_units * (self.sub.quantity if charge.model != "flat_fee" else 1)
+            self.balances[charge.code] = self.balances.get(charge.code, ZERO) + bought
+
+    def _price_windows(self, item: BillingItem, charge: Charge) -> list[tuple[Period, Decimal]]:
+        if not charge.segments or charge.code in self.sub.price_overrides:
+            return [(item.service, self.sub.price_of(charge))]
+        windows = []
+        for window, price in segment_windows(self.sub, charge):
+            if charge.proration == "none":
+                if window.contains(item.service.start):
+                    return [(item.service, price)]
+                continue
+            part = window.intersect(item.service)
+            if part is not None:
+                windows.append((part, price))
+        return windows
+
+    def _fixed_line(self, item: BillingItem, plan: Plan, charge: Charge, service: Period,
+                    unit_price: Decimal) -> InvoiceLine:
+        quantity = Decimal(1) if charge.model == "flat_fee" else self.sub.quantity
+        priced = price_quantity(charge, quantity, unit_price)
+        proration = None
+        if service != item.period and charge.proration == "daily" and charge.type == "recurring":
+            days, of = service.days, item.period.days
+            amount = round_money(priced.amount * days / of, plan.currency)
+            last_day = item.period.end - timedelta(days=1)
+            proration = f"prorated by day: {days}/{of} days of {item.period.start} to {last_day}"
+        else:
+            amount = round_money(priced.amount, plan.currency)
+        details = list(priced.details) if charge.model not in ("flat_fee", "per_unit") else []
+        details += [f"includes {c.name}" for c in charge.components]
+        details += [f"includes {q} {m} per period" for m, q in charge.includes.items()]
+        if charge.prepaid_units:
+            details.append(f"prepaid: {charge.prepaid_units * quantity} units")
+        return self._line(item, plan, charge, service, kind="one_time" if charge.type == "one_time" else "recurring",
+                          quantity=priced.quantity, unit_price=priced.unit_price, amount=amount,
+                          proration=proration, details=details)
+
+    def _line(self, item: BillingItem, plan: Plan, charge: Charge, service: Period, **fields) -> InvoiceLine:
+        fields.setdefault("description", charge.name)
+        return InvoiceLine(charge_code=charge.code, currency=plan.currency, period_start=service.start,
+                           period_end=service.end, subscription_id=self.sub.id,
+                           external_id=self.sub.external_id, gl_code=charge.gl_code, tax_code=charge.tax_code,
+                           item_key=item.key, pob_identifier=charge.pob_identifier, **fields)
+
+    # usage ------------------------------------------------------------------------------
+    def rate_usage(self, item: BillingItem, plan: Plan, charge: Charge, late: bool = False) -> list[InvoiceLine]:
+        metric = self.metrics[charge.metric_code]
+        window = item.service
+        if charge.model in ("percentage", "duration"):
+            return [self._rate_streamed(item, plan, charge, metric, window)]
+        aggregator = Aggregator(metric)
+        for timestamp, transaction_id, properties in self.usage(metric.code, window):
+            aggregator.add(timestamp, transaction_id, properties)
+        groups = aggregator.result() or {None: Aggregate(ZERO, 0, ZERO)}
+        self.indicators[(metric.code, window)] = sum((g.quantity for g in groups.values()), ZERO)
+        included = self._included(plan, metric.code, item)
+        lines: list[InvoiceLine] = []
+        billed: list[dict] = []
+        for group in sorted(groups, key=lambda g: (g is not None, g or "")):
+            aggregate = groups[group]
+            left = aggregate.quantity
+            name = f"{charge.name} ({group})" if group is not None else charge.name
+            common = {"metric_code": metric.code, "group": group, "usage_records": aggregate.records}
+            if included[1] > 0 and left > 0:
+                used = min(left, included[1])
+                included = (included[0], included[1] - used)
+                left -= used
+                lines.append(self._line(item, plan, charge, window, kind="usage", quantity=used, unit_price=ZERO,
+                                        amount=round_money(ZERO, plan.currency), description=name,
+                                        details=[f"included in {included[0]}: free"], **common))
+            if charge.drawdown_from and left > 0 and not late:
+                balance = self.balances.get(charge.drawdown_from, ZERO)
+                drawn = min(left, balance)
+                if drawn > 0:
+                    self.balances[charge.drawdown_from] = balance - drawn
+                    left -= drawn
+                    lines.append(self._line(
+                        item, plan, charge, window, kind="usage", quantity=drawn, unit_price=ZERO,
+                        amount=round_money(ZERO, plan.currency), description=name,
+                        details=[f"drawn from prepaid units: {balance - drawn} left"], **common))
+            if charge.price_table and group is not None:
+                unit_price = unit_price_for_group(charge, group, param=f"properties.{metric.group_by}")
+            else:
+                unit_price = self.sub.price_of(charge)
+            priced = price_quantity(charge, left, unit_price)
+            amount = round_money(priced.amount, plan.currency)
+            lines.append(self._line(item, plan, charge, window, kind="usage", quantity=priced.quantity,
+                                    unit_price=priced.unit_price, amount=amount, description=name,
+                                    details=list(priced.details), **common))
+            billed.append({"group": group, "quantity": str(aggregate.quantity),
+                           "amount": str(sum((ln.amount for ln in lines if ln.group == group), ZERO))})
+        self.usage_billed[item.key] = billed
+        return lines
+
+    def _rate_streamed(self, item: BillingItem, plan: Plan, charge: Charge, metric: Metric,
+                       window: Period) -> InvoiceLine:
+        aggregator = Aggregator(metric)
+
+        def values() -> Iterator[Decimal]:
+            for timestamp, transaction_id, properties in self.usage(metric.code, window):
+                if matches(metric, properties):
+                    aggregator.add(timestamp, transaction_id, properties)
+                    yield event_value(metric, properties)
+
+        price = price_transactions if charge.model == "percentage" else price_durations
+        priced = price(charge, values())
+        records = sum(a.records for a in aggregator.result().values())
+        amount = round_money(priced.amount, plan.currency)
+        self.usage_billed[item.key] = [{"group": None, "quantity": str(priced.quantity), "amount": str(amount)}]
+        return self._line(item, plan, charge, window, kind="usage", quantity=priced.quantity,
+                          unit_price=priced.unit_price, amount=amount, metric_code=metric.code,
+                          usage_records=records, details=list(priced.details))
+
+    def _included(self, plan: Plan, metric_code: str, item: BillingItem) -> tuple[str, Decimal]:
+        """Usage a bundle of this plan includes for the period (seed 003: zero-rated, still listed)."""
+        total, names = ZERO, []
+        for charge in plan.charges:
+            if metric_code in charge.includes:
+                total += charge.includes[metric_code]
+                names.append(charge.name)
+        return ", ".join(names), total
+
+    # per usage period: bundle-indicator discounts, then the commitment true-up ---------------
+    def usage_adjustments(self) -> None:
+        for start, (item, plan) in sorted(self.usage_periods.items()):
+            period_lines = [ln for ln in self.lines if ln.kind == "usage" and ln.item_key
+                            and ln.item_key.endswith(f"#{start.isoformat()}")]
+            for discount in plan.usage_discounts:
+                indicator = self._indicator(discount.metric_code, item.service)
+                if indicator <= discount.threshold:
+                    continue
+                base = sum((ln.amount for ln in period_lines
+                            if not discount.applies_to or ln.charge_code in discount.applies_to), ZERO)
+                amount = -round_money(base * discount.percent_off / 100, plan.currency)
+                if amount:
+                    self.lines.append(self._adjustment(
+                        item, plan, kind="discount", description=discount.name, amount=amount,
+                        details=[f"{discount.metric_code} {indicator} above {discount.threshold}: "
+                                 f"{discount.percent_off}% off {base}"], code=discount.code))
+            if plan.commitment is not None:
+                spent = sum((ln.amount for ln in self.lines if ln.kind in ("usage", "discount") and ln.item_key
+                             and ln.item_key.endswith(f"#{start.isoformat()}")), ZERO)
+                commitment = plan.commitment.amount
+                rule = None
+                if item.service != item.period:
+                    commitment = round_money(commitment * item.service.days / item.period.days, plan.currency)
+                    rule = f"commitment prorated by day: {item.service.days}/{item.period.days} days"
+                if spent < commitment:
+                    self.lines.append(self._adjustment(
+                        item, plan, kind="commitment", description=plan.commitment.name,
+                        amount=commitment - spent, details=[f"minimum {commitment}, usage {spent}"],
+                        code="commitment", proration=rule, gl_code=plan.commitment.gl_code,
+                        tax_code=plan.commitment.tax_code))
+
+    def _indicator(self, metric_code: str, window: Period) -> Decimal:
+        if (metric_code, window) not in self.indicators:
+            aggregator = Aggregator(self.metrics[metric_code])
+            for record in self.usage(metric_code, window):
+                aggregator.add(*record)
+            self.indicators[(metric_code, window)] = sum((a.quantity for a in aggregator.result().values()), ZERO)
+        return self.indicators[(metric_code, window)]
+
+    def _adjustment(self, item: BillingItem, plan: Plan, kind: str, description: str, amount: Decimal,
+                    details: list[str], code: str, **extra) -> InvoiceLine:
+        return InvoiceLine(kind=kind, description=description, charge_code=code, quantity=Decimal(1),
+                           unit_price=amount, amount=amount, currency=plan.currency,
+                           period_start=item.service.start, period_end=item.service.end,
+                           subscription_id=self.sub.id, external_id=self.sub.external_id,
+                           item_key=f"{item.key}#{code}", details=details, **extra)
+
+    # coupons ------------------------------------------------------------------------------
+    def coupons(self, billed_keys: set[str]) -> list[str]:
+        applied: list[str] = []
+        if not self.sub.coupons or not self.lines:
+            return applied
+        cycle_period = next((c.billing_period for p in self.plans.values() for c in p.charges
+                             if c.type == "recurring"), "month")
+        currency = self.lines[0].currency
+        cycles = _CycleIndex(self.sub, cycle_period)
+        for redemption in self.sub.coupons:
+            first = cycles.index(redemption.redeemed_on)
+            limit = {"once": 1, "repeating": redemption.duration_in_cycles or 0, "forever": None}[redemption.duration]
+            by_cycle: dict[Period, list[InvoiceLine]] = defaultdict(list)
+            for line in self.lines:
+                if line.kind in ("discount", "commitment") or line.period_start is None:
+                    continue
+                if redemption.applies_to and line.charge_code not in redemption.applies_to:
+                    continue
+                by_cycle[cycles.period(line.period_start)].append(line)
+            for cycle, lines in sorted(by_cycle.items()):
+                number = cycles.index(cycle.start) - first
+                key = f"{self.sub.id}#coupon:{redemption.code}#{cycle.start.isoformat()}"
+                if number < 0 or (limit is not None and number >= limit) or key in billed_keys:
+                    continue
+                base = sum((ln.amount for ln in lines), ZERO)
+                if base <= 0:
+                    continue
+                if redemption.percent_off is not None:
+                    off = round_money(base * redemption.percent_off / 100, currency)
+                    rule = f"{redemption.percent_off}% off {base}"
+                else:
+                    off = min(base, redemption.amount_off or ZERO)
+                    rule = f"{redemption.amount_off} off (at most the {base} it applies to)"
+                cycle_rule = {"once": "once", "forever": "forever"}.get(
+                    redemption.duration, f"cycle {number + 1} of {limit}")
+                self.lines.append(InvoiceLine(
+                    kind="discount", description=f"Coupon {redemption.code}: {redemption.name}",
+                    charge_code=f"coupon:{redemption.code}", quantity=Decimal(1), unit_price=-off, amount=-off,
+                    currency=currency, period_start=cycle.start, period_end=cycle.end,
+                    subscription_id=self.sub.id, external_id=self.sub.external_id, item_key=key,
+                    details=[rule, f"applies {cycle_rule}"]))
+                applied.append(key)
+        return applied
+
+
+class _CycleIndex:
+    """Billing cycles of a subscription (its first recurring charge's period), numbered from 0."""
+
+    def __init__(self, sub: Subscription, billing_period: str):
+        self.sub, self.billing_period = sub, billing_period
+        self.first = period_containing(sub.start_date, billing_period, sub.billing_day, sub.start_date)
+
+    def period(self, day: date) -> Period:
+        return period_containing(self.sub.start_date, self.billing_period, self.sub.billing_day,
+                                 max(day, self.sub.start_date))
+
+    def index(self, day: date) -> int:
+        target = self.period(day)
+        for number, period in enumerate(billing_periods(self.sub.start_date, self.billing_period,
+                                                        self.sub.billing_day, until=target.end)):
+            if period == target:
+                return number
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def late_usage_lines(sub: Subscription, plans: Mapping[int, Plan], metrics: Mapping[str, Metric],
+                     item: BillingItem, billed: list[dict], usage: UsageReader) -> tuple[list[InvoiceLine], list[dict]]:
+    """Usage that arrived after its period was invoiced: the difference, as dated lines.
+
+    The item is re-rated (bundle-included usage applies again; prepaid units are not drawn
+    for late usage) and each group's quantity and amount beyond what was billed becomes a
+    `late_usage` line dated with the original period. Returns the lines and the new billed state.
+    """
+    rater = _Rater(sub, plans, metrics, usage)
+    plan = plan_for(sub, plans, item)
+    charge = plan.charge(item.charge_code)
+    if charge.model in ("percentage", "duration"):
+        rated = [rater._rate_streamed(item, plan, charge, metrics[charge.metric_code], item.service)]
+    else:
+        rated = rater.rate_usage(item, plan, charge, late=True)
+    before = {entry["group"]: entry for entry in billed}
+    lines = []
+    for entry in rater.usage_billed[item.key]:
+        old = before.get(entry["group"], {"quantity": "0", "amount": "0"})
+        quantity = Decimal(entry["quantity"]) - Decimal(old["quantity"])
+        amount = Decimal(entry["amount"]) - Decimal(old["amount"])
+        if not quantity and not amount:
+            continue
+        template = next(ln for ln in rated if ln.group == entry["group"])
+        last_day = item.service.end - timedelta(days=1)
+        lines.append(template.model_copy(update={
+            "kind": "late_usage", "quantity": quantity, "amount": amount,
+            "unit_price": template.unit_price,
+            "description": f"{template.description}: late usage for {item.service.start} to {last_day}",
+            "usage_records": sum(ln.usage_records or 0 for ln in rated if ln.group == entry["group"]),
+            "item_key": f"{item.key}#late",
+            "details": [f"received after the period was invoiced: {quantity} more, billed {old['quantity']}"],
+        }))
+    return lines, rater.usage_billed[item.key]
