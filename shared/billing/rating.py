@@ -241,6 +241,7 @@ class _Rater:
         for start, (item, plan) in sorted(self.usage_periods.items()):
             period_lines = [ln for ln in self.lines if ln.kind == "usage" and ln.item_key
                             and ln.item_key.endswith(f"#{start.isoformat()}")]
+            spent = sum((ln.amount for ln in period_lines), ZERO)
             for discount in plan.usage_discounts:
                 indicator = self._indicator(discount.metric_code, item.service)
                 if indicator <= discount.threshold:
@@ -249,13 +250,12 @@ class _Rater:
                             if not discount.applies_to or ln.charge_code in discount.applies_to), ZERO)
                 amount = -round_money(base * discount.percent_off / 100, plan.currency)
                 if amount:
+                    spent += amount
                     self.lines.append(self._adjustment(
                         item, plan, kind="discount", description=discount.name, amount=amount,
                         details=[f"{discount.metric_code} {indicator} above {discount.threshold}: "
                                  f"{discount.percent_off}% off {base}"], code=discount.code))
             if plan.commitment is not None:
-                spent = sum((ln.amount for ln in self.lines if ln.kind in ("usage", "discount") and ln.item_key
-                             and ln.item_key.endswith(f"#{start.isoformat()}")), ZERO)
                 commitment = plan.commitment.amount
                 rule = None
                 if item.service != item.period:
