@@ -15,6 +15,7 @@ class Settings(BaseModel):
     idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
     documents_bucket: str | None = Field(default=None, alias="DOCUMENTS_BUCKET")
     exports_bucket: str | None = Field(default=None, alias="EXPORTS_BUCKET")
+    usage_bucket: str | None = Field(default=None, alias="USAGE_BUCKET")  # bulk usage files (usage_import)
     event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
     bill_run_state_machine_arn: str | None = Field(default=None, alias="BILL_RUN_STATE_MACHINE_ARN")
     mail_from: str = Field(default="billing@example.com", alias="MAIL_FROM")

@@ -49,6 +49,8 @@ class BillingEntity(Model):
     invoice_prefix: str
     address_lines: list[str] = Field(default_factory=list)
     email: str | None = None
+    tax_providers: dict[str, str] = Field(default_factory=dict)  # jurisdiction -> provider (services/taxes.py)
+    japan_consumption_tax: bool = True  # seed 000 leaves Japan's rule open: switchable
     created_at: datetime
     version: int = 1
 
@@ -329,6 +331,7 @@ class TaxLine(Model):
     amount: Amount
     category: str = "S"  # UNCL5305: S standard, Z zero, E exempt, AE reverse charge, K intra-EU, O outside scope
     exemption_reason: str | None = None  # the legal mention printed for a 0% category
+    exemption_code: str | None = None  # VATEX code for e-invoices (BT-121)
 
 
 class PartySnapshot(Model):
@@ -360,6 +363,10 @@ class Invoice(Model):
     total: Amount
     amount_due: Amount
     notes: list[str] = Field(default_factory=list)
+    tax_provider: str | None = None
+    tax_rounding: str | None = None  # the rule applied, stated
+    exchange_rate: dict[str, str] | None = None  # the ECB reference rate to the seller's currency, at creation
+    memo_lines: list[str] = Field(default_factory=list)  # e.g. MXN amounts on a USD invoice for Mexico
     seller: PartySnapshot
     buyer: PartySnapshot
     template_version: str = "invoice_v1"

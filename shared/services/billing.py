@@ -24,6 +24,7 @@ from shared.billing.schedule import BillingItem, due_items, next_bill_date, sche
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
+from shared.services.taxes import apply_tax
 
 FINALIZE_ATTEMPTS = 5
 
@@ -79,7 +80,7 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
         raise NonRetryableError(
             f"customer {customer.id} is billed in {customer.currency} but has charges in {sorted(currencies)}")
     now = ports.clock.now()
-    return Invoice(
+    invoice = Invoice(
         id=new_id("inv"),
         status="draft",
         customer_id=customer.id,
@@ -95,6 +96,8 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
         created_at=now,
         **totals(draft.lines, ZERO, customer.currency),
     )
+    apply_tax(ports.tax, entity, customer, invoice)
+    return invoice
 
 
 def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> None:

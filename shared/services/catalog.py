@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.adapters.dynamodb import Put
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import BillingEntity, Coupon, Customer, Metric, Plan
+from shared.billing.tax import check_taxable
 from shared.services.context import SYSTEM, Actor, Ports
 from shared.services.ids import new_id
 from shared.services.schemas import (
@@ -23,6 +24,7 @@ DEFAULT_ENTITY = BillingEntityCreate(
     currency="USD",
     invoice_prefix="INV",
     address_lines=["1 Main Street", "Wilmington, DE 19801"],
+    tax_providers={"US": "not_collected"},  # locally no tax engine: stated on each US invoice
 )
 
 
@@ -67,6 +69,7 @@ def create_customer(ports: Ports, actor: Actor, body: CustomerCreate) -> Custome
               if body.billing_entity else default_entity(ports))
     if body.external_id and ports.repo.resolve_alias("customer", body.external_id):
         raise ConflictError(f"a customer with external_id '{body.external_id}' exists", param="external_id")
+    check_taxable(body.country, body.region, body.customer_type, body.tax_id)
     data = body.model_dump(exclude={"billing_entity"})
     customer = Customer(id=new_id("cus"), billing_entity=entity.id, created_at=ports.clock.now(), **data)
     try:

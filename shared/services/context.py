@@ -66,6 +66,7 @@ class Ports:
     documents: Documents | None = None
     mailer: Mailer | None = None
     settings: Any = None
+    tax: Any = None  # shared.services.taxes.TaxSetup: tax engines and exchange rates
     published: list[dict] = field(default_factory=list)  # what this request published
 
     def audit(self, actor: Actor, action: str, obj_type: str, obj_id: str,

@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import ValidationError as PydanticValidationError
 
-from shared.billing.errors import ValidationError
+from shared.billing.errors import ConflictError, NonRetryableError, ValidationError
 from shared.billing.metering import event_value
 from shared.billing.models import BillingEntity, Customer, Invoice, Metric, Plan, Subscription
 from shared.billing.periods import Period
@@ -132,6 +132,9 @@ def _usage(body: InvoicePreviewRequest, sub: Subscription, plan: Plan,
 
 
 def _preview(ports: Ports, draft: Draft, day: date) -> Invoice:
-    invoice = assemble_invoice(ports, draft, day)
+    try:
+        invoice = assemble_invoice(ports, draft, day)
+    except NonRetryableError as error:  # e.g. no tax engine for the buyer's jurisdiction
+        raise ConflictError(error.message, param="billing_entity", code=error.code or "cannot_invoice") from None
     invoice.id = PREVIEW_ID
     return invoice

@@ -86,6 +86,9 @@ class BillingEntityCreate(_Validated):
     invoice_prefix: str = Field(pattern=r"^[A-Z0-9][A-Z0-9\-]{0,15}$")
     address_lines: list[str] = Field(default_factory=list, max_length=6)
     email: EmailStr | None = None
+    tax_providers: dict[str, Literal["rules", "avalara", "stripe_tax", "not_collected"]] = Field(
+        default_factory=dict, description="buyer jurisdiction ('US', 'US-CA') -> tax provider")
+    japan_consumption_tax: bool = True
 
 
 class CustomerCreate(_Validated):

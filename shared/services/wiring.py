@@ -10,6 +10,7 @@ from shared.adapters.dynamodb import DynamoStore
 from shared.adapters.repository import Repository
 from shared.adapters.settings import Settings, settings
 from shared.services.context import Ports
+from shared.services.taxes import TaxSetup
 
 
 def build_ports(config: Settings | None = None) -> Ports:
@@ -23,10 +24,42 @@ def build_ports(config: Settings | None = None) -> Ports:
         documents=S3Documents(config.documents_bucket),
         mailer=SesMailer(config.mail_from),
         settings=config,
+        tax=tax_setup(),
     )
+
+
+def tax_setup() -> TaxSetup:
+    """Tax engines from their credentials in the environment, ECB rates from S3 or the packaged snapshot."""
+    import os
+
+    from shared.adapters.fx_rates import EcbRates, PackagedSnapshot, S3ObjectSource
+    from shared.adapters.tax_providers import AvalaraTaxProvider, StripeTaxProvider
+
+    engines = {}
+    if os.environ.get("AVALARA_ACCOUNT_ID"):
+        engines["avalara"] = lambda: AvalaraTaxProvider(
+            account_id=os.environ["AVALARA_ACCOUNT_ID"], license_key=os.environ["AVALARA_LICENSE_KEY"],
+            company_code=os.environ.get("AVALARA_COMPANY_CODE", "DEFAULT"))
+    if os.environ.get("STRIPE_TAX_API_KEY"):
+        engines["stripe_tax"] = lambda: StripeTaxProvider(api_key=os.environ["STRIPE_TAX_API_KEY"])
+    bucket = os.environ.get("FX_RATES_BUCKET")
+    source = S3ObjectSource(bucket) if bucket else PackagedSnapshot()
+    return TaxSetup(engines=engines, rates=EcbRates(source))
 
 
 @lru_cache(maxsize=1)
 def default_ports() -> Ports:
     """The ports of this Lambda container, built once at the first invocation."""
     return build_ports()
+
+
+def usage_files(config: Settings | None = None) -> S3Documents:
+    """The bulk usage bucket (`USAGE_BUCKET`): dropped files are read from it, reports written to it."""
+    config = config or settings()
+    return S3Documents(config.usage_bucket)
+
+
+@lru_cache(maxsize=1)
+def default_usage_files() -> S3Documents:
+    """`usage_files()` of this Lambda container, built once."""
+    return usage_files()

@@ -1,0 +1,116 @@
+"""Tax and exchange rates on an invoice: the seller's configured providers, the ECB rate, memo lines.
+
+A billing entity names a provider per buyer jurisdiction in `tax_providers` ("US", "US-CA", ...):
+`rules` (built in), `avalara`, `stripe_tax`, or `not_collected` (the seller is not registered to
+collect tax there: no tax, and the invoice says so). Everything else uses the built-in rules. A
+US buyer with no provider configured fails that account in the bill run (never an untaxed invoice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import pycountry
+
+from shared.billing.errors import NonRetryableError
+from shared.billing.fx import memo_currency, memo_lines
+from shared.billing.invoicing import totals
+from shared.billing.models import BillingEntity, Customer, Invoice, TaxLine
+from shared.billing.money import ZERO
+from shared.billing.tax import (
+    RulesTaxProvider,
+    TaxableLine,
+    TaxParty,
+    TaxProvider,
+    TaxRequest,
+    TaxResult,
+    provider_for,
+)
+
+PROVIDER_NAMES = ("rules", "avalara", "stripe_tax", "not_collected")
+
+
+class NotCollected:
+    """The seller is not registered to collect tax in the buyer's jurisdiction: stated, not silent."""
+
+    name = "not_collected"
+
+    def calculate(self, request: TaxRequest) -> TaxResult:
+        where = f"{request.buyer.country}{'-' + request.buyer.region.split('-')[-1] if request.buyer.region else ''}"
+        base = sum((line.amount for line in request.lines), ZERO)
+        line = TaxLine(name="Sales tax", jurisdiction=where, rate=ZERO, taxable_amount=base, amount=ZERO,
+                       category="O", exemption_reason="Not collected: the seller has no tax registration there")
+        return TaxResult(tax_lines=[line], line_taxes={ln.index: [] for ln in request.lines},
+                         notes=[f"No sales tax charged: the seller is not registered to collect tax in {where}."],
+                         rounding="none (no tax)", provider=self.name)
+
+
+@dataclass
+class TaxSetup:
+    """What the wiring provides: engines by name (built lazily, they need credentials) and rates."""
+
+    engines: dict[str, Callable[[], TaxProvider]] = field(default_factory=dict)
+    rates: object | None = None  # shared.adapters.fx_rates.EcbRates
+
+    def providers(self, entity: BillingEntity) -> dict[str, TaxProvider]:
+        chosen: dict[str, TaxProvider] = {}
+        for jurisdiction, name in entity.tax_providers.items():
+            if name == "not_collected":
+                chosen[jurisdiction] = NotCollected()
+            elif name == "rules":
+                chosen[jurisdiction] = rules_for(entity)
+            elif name in self.engines:
+                chosen[jurisdiction] = self.engines[name]()
+            else:
+                raise NonRetryableError(f"billing entity {entity.code}: tax provider '{name}' for {jurisdiction} "
+                                        f"is not configured on this platform", code="tax_provider_unavailable")
+        return chosen
+
+
+def rules_for(entity: BillingEntity) -> RulesTaxProvider:
+    """The built-in rules for this seller. A US seller's sales abroad are outside the scope of US tax."""
+    outside = ({c.alpha_2 for c in pycountry.countries} - {"US"}) if entity.country == "US" else ()
+    return RulesTaxProvider(japan_consumption_tax=entity.japan_consumption_tax, outside_scope_countries=outside)
+
+
+def tax_request(entity: BillingEntity, customer: Customer, invoice: Invoice) -> TaxRequest:
+    day = invoice.issue_date
+    lines = tuple(
+        TaxableLine(index=i, amount=ln.amount, tax_code=ln.tax_code, period_start=ln.period_start or day,
+                    period_end=ln.period_end or day + timedelta(days=1), description=ln.description)
+        for i, ln in enumerate(invoice.lines))
+    seller = TaxParty(country=entity.country, region=entity.region, tax_id=entity.tax_registrations.get(entity.country),
+                      registrations=entity.tax_registrations, postal_address=tuple(entity.address_lines),
+                      reference=entity.id)
+    buyer = TaxParty(country=customer.country, region=customer.region, tax_id=customer.tax_id,
+                     customer_type=customer.customer_type, tax_exempt=customer.tax_exempt,
+                     postal_address=tuple(customer.address_lines), reference=customer.id)
+    return TaxRequest(seller=seller, buyer=buyer, currency=invoice.currency, invoice_date=day, lines=lines,
+                      document_id=invoice.id)
+
+
+def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer, invoice: Invoice) -> None:
+    """Tax lines, the required wording, totals, the ECB rate and memo lines, onto a draft invoice."""
+    setup = setup or TaxSetup()
+    request = tax_request(entity, customer, invoice)
+    provider = provider_for(request, setup.providers(entity), default=rules_for(entity))
+    result = provider.calculate(request)
+    invoice.tax_lines = result.tax_lines
+    invoice.notes += [n for n in result.notes if n not in invoice.notes]
+    invoice.tax_provider = result.provider
+    invoice.tax_rounding = result.rounding
+    for name, value in totals(invoice.lines, result.tax_total, invoice.currency).items():
+        setattr(invoice, name, value)
+    if setup.rates is not None:
+        rate = setup.rates.snapshot(invoice.currency, entity.currency, invoice.issue_date)
+        invoice.exchange_rate = rate.to_dict() if rate else None
+        memo = memo_currency(invoice.currency, customer.country)
+        if memo:
+            memo_rate = setup.rates.rate(invoice.currency, memo, invoice.issue_date, param="currency")
+            items = [(ln.description, ln.amount) for ln in invoice.lines] + [("Total", Decimal(invoice.total))]
+            converted, statement = memo_lines(items, memo_rate)
+            invoice.memo_lines = [m.text for m in converted]
+            invoice.notes.append(statement)
