@@ -50,6 +50,8 @@ class BillingEntity(Model):
     address_lines: list[str] = Field(default_factory=list)
     email: str | None = None
     tax_providers: dict[str, str] = Field(default_factory=dict)  # jurisdiction -> provider (services/taxes.py)
+    usage_charge_limit: Amount | None = None  # default per customer and usage period (V5-4180)
+    usage_limits: dict[str, Amount] = Field(default_factory=dict)  # default: metric -> quantity per period
     japan_consumption_tax: bool = True  # seed 000 leaves Japan's rule open: switchable
     created_at: datetime
     version: int = 1
@@ -72,6 +74,8 @@ class Customer(Model):
     billing_entity: str
     timezone: str = "UTC"
     net_terms_days: int = 30
+    usage_charge_limit: Amount | None = None  # overrides the entity's (V5-4180)
+    usage_limits: dict[str, Amount] = Field(default_factory=dict)  # overrides the entity's, per metric
     created_at: datetime
     version: int = 1
 

@@ -254,7 +254,8 @@ class _Rater:
                     self.lines.append(self._adjustment(
                         item, plan, kind="discount", description=discount.name, amount=amount,
                         details=[f"{discount.metric_code} {indicator} above {discount.threshold}: "
-                                 f"{discount.percent_off}% off {base}"], code=discount.code))
+                                 f"{discount.percent_off}% off {base}"], code=discount.code,
+                        metric_code=discount.metric_code))
             if plan.commitment is not None:
                 commitment = plan.commitment.amount
                 rule = None
@@ -383,3 +384,30 @@ def late_usage_lines(sub: Subscription, plans: Mapping[int, Plan], metrics: Mapp
             "details": [f"received after the period was invoiced: {quantity} more, billed {old['quantity']}"],
         }))
     return lines, rater.usage_billed[item.key]
+
+
+def cap_usage_charges(lines: list[InvoiceLine], limit: Decimal | None) -> list[InvoiceLine]:
+    """V5-4180: a customer's usage charges above `limit` per usage period are not billed.
+
+    Per usage period (the service dates of the usage lines) on this invoice, usage, late-usage
+    and usage-discount lines are added up; what exceeds the limit comes off as one negative
+    `adjustment` line dated with that period, so the lines themselves still show what was used.
+    """
+    if limit is None:
+        return []
+    totals: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    currency = None
+    for line in lines:
+        if line.kind in ("usage", "late_usage") or (line.kind == "discount" and line.metric_code):
+            totals[(line.period_start, line.period_end)] += line.amount
+            currency = line.currency
+    caps = []
+    for (start, end), total in sorted(totals.items()):
+        if total > limit:
+            excess = total - limit
+            caps.append(InvoiceLine(
+                kind="adjustment", description="Usage charge limit", charge_code="usage_charge_limit",
+                quantity=Decimal(1), unit_price=-excess, amount=-excess, currency=currency,
+                period_start=start, period_end=end,
+                details=[f"usage charges {total} for the period, limit {limit}: {excess} not billed"]))
+    return caps

@@ -19,7 +19,7 @@ from shared.billing.models import (
     Subscription,
 )
 from shared.billing.money import ZERO
-from shared.billing.rating import UsageReader, late_usage_lines, plan_for, rate_subscription
+from shared.billing.rating import UsageReader, cap_usage_charges, late_usage_lines, plan_for, rate_subscription
 from shared.billing.schedule import BillingItem, due_items, next_bill_date, scheduled_items
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
@@ -197,6 +197,8 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
             for key, value in update.items():
                 setattr(sub, key, value)
             draft.changed.append(sub)
+    limit = customer.usage_charge_limit if customer.usage_charge_limit is not None else entity.usage_charge_limit
+    draft.lines += cap_usage_charges(draft.lines, limit)
     return draft
 
 

@@ -89,6 +89,8 @@ class BillingEntityCreate(_Validated):
     tax_providers: dict[str, Literal["rules", "avalara", "stripe_tax", "not_collected"]] = Field(
         default_factory=dict, description="buyer jurisdiction ('US', 'US-CA') -> tax provider")
     japan_consumption_tax: bool = True
+    usage_charge_limit: Amount | None = Field(default=None, ge=0, description="per customer and usage period")
+    usage_limits: dict[str, Amount] = Field(default_factory=dict, description="metric -> quantity per period")
 
 
 class CustomerCreate(_Validated):
@@ -107,6 +109,8 @@ class CustomerCreate(_Validated):
     billing_entity: str | None = Field(default=None, description="id or code; default entity if omitted")
     timezone: str = "UTC"
     net_terms_days: int = Field(default=30, ge=0, le=365)
+    usage_charge_limit: Amount | None = Field(default=None, ge=0, description="overrides the entity's")
+    usage_limits: dict[str, Amount] = Field(default_factory=dict, description="metric -> quantity per period")
 
     @field_validator("language")
     @classmethod
@@ -368,6 +372,9 @@ class UsageEventInput(Model):
     transaction_id: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
     subscription_id: str | None = None
     external_subscription_id: str | None = None
+    customer_id: str | None = Field(default=None, description=(
+        "instead of a subscription (seed 004 V5-2834): consumed from the customer's services' included usage, "
+        "oldest and shortest one-time services first, termed services last; sum metrics only"))
     metric_code: str = Field(pattern=CODE)
     timestamp: dt.datetime = Field(description="UTC with Z (or an offset)")
     properties: dict[str, str | int | Decimal] = Field(default_factory=dict, max_length=50)
@@ -390,9 +397,10 @@ class UsageEventInput(Model):
 
     @model_validator(mode="after")
     def _one_subscription(self):
-        if (self.subscription_id is None) == (self.external_subscription_id is None):
-            raise PydanticCustomError("subscription",
-                                      "give exactly one of subscription_id and external_subscription_id")
+        given = [x for x in (self.subscription_id, self.external_subscription_id, self.customer_id) if x is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "subscription", "give exactly one of subscription_id, external_subscription_id and customer_id")
         return self
 
 

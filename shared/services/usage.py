@@ -9,13 +9,14 @@ from decimal import Decimal
 from pydantic import ValidationError as PydanticValidationError
 
 from shared.billing.errors import NotFoundError, ValidationError
-from shared.billing.metering import Aggregator, event_value, matches
+from shared.billing.metering import Aggregator, Allowance, consume_allowances, consumption_order, event_value, matches
 from shared.billing.models import Invoice, Metric, Plan, Subscription, UsageEvent
 from shared.billing.money import ZERO
 from shared.billing.periods import Period
 from shared.billing.rating import plan_for
 from shared.billing.schedule import scheduled_items
 from shared.services.billing import metrics_for, plans_for
+from shared.services.catalog import get_customer
 from shared.services.context import Actor, Ports
 from shared.services.invoices import get_invoice
 from shared.services.schemas import UsageEventInput, first_error_field
@@ -56,29 +57,172 @@ def ingest(ports: Ports, actor: Actor, raw_events: list[dict], param: str = "eve
             first = error.errors()[0]
             result.rejected.append({"index": index, "param": _at(param, index, first_error_field(first["loc"])),
                                     "message": first["msg"]})
-    subs = _subscriptions(ports, [e for _, e in parsed])
+    subs = _subscriptions(ports, [e for _, e in parsed if not e.customer_id])
+    customers = _customer_subscriptions(ports, [e for _, e in parsed if e.customer_id])
+    for owned in customers.values():
+        subs.update({sub.id: sub for sub in owned})
     plans = plans_for(ports, [s for s in subs.values() if s]) if any(subs.values()) else {}
     metrics = metrics_for(ports, plans) if plans else {}
     now = ports.clock.now()
-    events: dict[str, UsageEvent] = {}
+    allocation = _Allocation(ports, plans, metrics)
+    events: dict[str, list[UsageEvent]] = {}  # by the transaction_id sent; several when one was split
+    indexes: dict[str, int] = {}
     for index, body in parsed:
+        if body.transaction_id in events:
+            result.duplicates += 1
+            continue
         try:
-            event = _checked(body, subs, plans, metrics, now)
+            if body.customer_id:
+                produced = allocation.split(body, customers.get(body.customer_id), subs, now)
+            else:
+                produced = [_checked(body, subs, plans, metrics, now)]
         except ValidationError as error:
             result.rejected.append({"index": index, "param": _at(param, index, error.param), "message": error.message})
             continue
-        if event.transaction_id in events:
-            result.duplicates += 1
-            continue
-        events[event.transaction_id] = event
+        events[body.transaction_id] = produced
+        indexes[body.transaction_id] = index
     existing = ports.repo.store.existing(ports.repo.usage_key(t) for t in events)
-    new = [e for t, e in events.items() if ports.repo.usage_key(t) not in existing]
-    result.duplicates += len(events) - len(new)
+    fresh = {t: produced for t, produced in events.items() if ports.repo.usage_key(t) not in existing}
+    result.duplicates += len(events) - len(fresh)
+    over = _over_limit(ports, [e for produced in fresh.values() for e in produced], subs, plans, metrics)
+    for event, message in over:
+        origin = event.transaction_id.split(SPLIT)[0]
+        field_name = metrics[event.metric_code].field
+        if origin in fresh:
+            del fresh[origin]
+            result.rejected.append({"index": indexes[origin], "message": message, "param": _at(
+                param, indexes[origin], f"properties.{field_name}" if field_name else "metric_code")})
+    new = [e for produced in fresh.values() for e in produced]
+    result.rejected.sort(key=lambda r: r["index"])
     late = [e for e in new if _is_late(subs[e.subscription_id], e)]
     ports.repo.store.batch_put([*(ports.repo.usage_item(e) for e in new), *(ports.repo.late_marker(e) for e in late)])
     late += _billed_meanwhile(ports, [e for e in new if e not in late])
-    result.accepted, result.late = len(new), len(late)
+    result.accepted, result.late = len(fresh), len(late)
     return result
+
+
+SPLIT = "~"  # a customer-level event consumed from several services: txid, txid~2, txid~3, ...
+
+
+def _customer_subscriptions(ports: Ports, bodies: list[UsageEventInput]) -> dict[str, list[Subscription]]:
+    found: dict[str, list[Subscription]] = {}
+    for ref in {b.customer_id for b in bodies}:
+        try:
+            customer = get_customer(ports, ref, param="customer_id")
+        except NotFoundError:
+            continue
+        found[ref] = ports.repo.customer_subscriptions(customer.id)
+    return found
+
+
+class _Allocation:
+    """Seed 004 V5-2834: usage sent for a customer, consumed from its services' included usage,
+    oldest and shortest one-time services first and termed services last (metering.consumption_order);
+    what no allowance covers is billed on the last termed service (or the last service)."""
+
+    def __init__(self, ports: Ports, plans: dict, metrics: dict[str, Metric]):
+        self.ports, self.plans, self.metrics = ports, plans, metrics
+        self.used: dict[tuple, Decimal] = {}
+
+    def split(self, body: UsageEventInput, owned: list[Subscription] | None, subs: dict, now) -> list[UsageEvent]:
+        if owned is None:
+            raise ValidationError(f"no customer '{body.customer_id}'", param="customer_id")
+        metric = self.metrics.get(body.metric_code)
+        if metric is None or metric.aggregation != "sum":
+            raise ValidationError("usage sent for a customer is split across its services, so it needs a sum "
+                                  "metric billed by one of them", param="metric_code")
+        day = body.timestamp.date()
+        eligible = []
+        for sub in owned:
+            if sub.status_on(day) not in ("active", "pending_termination"):
+                continue
+            plan = self.plans[sub.plan_code][sub.plan_version_on(day)]
+            window = _usage_window(sub, self.plans[sub.plan_code], body)
+            if window is not None:
+                eligible.append((sub, plan, window))
+        if not eligible:
+            raise ValidationError(f"no service of customer '{body.customer_id}' bills '{body.metric_code}' on {day}",
+                                  param="customer_id")
+        properties = {k: format(v, "f") if isinstance(v, Decimal) else str(v) for k, v in body.properties.items()}
+        value = event_value(metric, properties) if matches(metric, properties) else None
+        allowances = []
+        for sub, plan, window in eligible:
+            included = sum((c.includes.get(metric.code, ZERO) for c in plan.charges), ZERO) + sum(
+                (c.included_quantity or ZERO for c in plan.charges if c.metric_code == metric.code), ZERO)
+            key = (sub.id, metric.code, window)
+            if key not in self.used:
+                self.used[key] = _aggregate(self.ports, sub, metric, window)
+            termed = any(c.type == "recurring" for c in plan.charges)
+            allowances.append(Allowance(sub.id, termed, sub.start_date, sub.service_end,
+                                        max(included - self.used[key], ZERO)))
+        ordered = sorted(allowances, key=consumption_order)
+        fallback = next((a.source_id for a in reversed(ordered) if a.termed), ordered[-1].source_id)
+        if value is None or value <= 0:
+            parts = [(fallback, value)]
+        else:
+            consumed, left = consume_allowances(value, allowances, on=day)
+            parts = consumed + ([(fallback, left)] if left > 0 else [])
+        produced = []
+        for number, (sub_id, quantity) in enumerate(parts, start=1):
+            sub = subs[sub_id]
+            window = next(w for s, _, w in eligible if s.id == sub_id)
+            if quantity is not None:
+                self.used[(sub_id, metric.code, window)] += quantity
+            props = dict(properties)
+            if quantity is not None:
+                props[metric.field] = format(quantity, "f")
+            if len(parts) > 1:
+                props["split_of"] = body.transaction_id
+            produced.append(UsageEvent(
+                transaction_id=body.transaction_id if number == 1 else f"{body.transaction_id}{SPLIT}{number}",
+                subscription_id=sub.id, customer_id=sub.customer_id, metric_code=metric.code,
+                timestamp=body.timestamp, properties=props, received_at=now))
+        return produced
+
+
+def _over_limit(ports: Ports, events: list[UsageEvent], subs: dict, plans: dict, metrics: dict[str, Metric]):
+    """V5-4180: events that would take a customer's period usage of a metric beyond its limit."""
+    limits: dict[str, dict[str, Decimal]] = {}
+    for customer_id in {e.customer_id for e in events}:
+        customer = ports.repo.get_customer(customer_id)
+        entity = ports.repo.get_entity(customer.billing_entity) if customer else None
+        limits[customer_id] = {**(entity.usage_limits if entity else {}), **(customer.usage_limits if customer else {})}
+    if not any(limits.values()):
+        return []
+    used: dict[tuple, Decimal] = {}
+    over = []
+    for event in sorted(events, key=lambda e: (e.timestamp, e.transaction_id)):
+        limit = limits[event.customer_id].get(event.metric_code)
+        if limit is None:
+            continue
+        sub = subs[event.subscription_id]
+        window = _usage_window(sub, plans[sub.plan_code], event)
+        if window is None:
+            continue
+        key = (sub.id, event.metric_code, window)
+        if key not in used:
+            used[key] = _aggregate(ports, sub, metrics[event.metric_code], window)
+        metric = metrics[event.metric_code]
+        value = event_value(metric, event.properties) if matches(metric, event.properties) else ZERO
+        value = Decimal(1) if value is None else value
+        if used[key] + value > limit:
+            over.append((event, f"usage limit of {limit} {event.metric_code} per period reached "
+                                f"({used[key]} used from {window.start})"))
+            continue
+        used[key] += value
+    return over
+
+
+def _usage_window(sub: Subscription, plans: dict[int, Plan], event: UsageEvent) -> Period | None:
+    day = event.timestamp.date()
+    for stream in scheduled_items(sub, plans):
+        for item in stream:
+            if item.period.start > day:
+                break
+            charge = plan_for(sub, plans, item).charge(item.charge_code)
+            if charge.type == "usage" and charge.metric_code == event.metric_code and item.service.contains(day):
+                return item.service
+    return None
 
 
 def _at(param: str, index: int, field_path: str | None) -> str:

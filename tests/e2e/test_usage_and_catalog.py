@@ -185,3 +185,43 @@ def test_inline_preview_prices_a_quote_and_stores_nothing(book):
     assert (line["charge_code"], line["quantity"], line["amount"]) == ("calls", "130", "60.00")
     assert Decimal(quote["subtotal"]) == Decimal("60.00") and quote["number"] is None
     assert book.ok(book.get("/invoices", limit=100))["data"] == before
+
+
+def test_customer_usage_is_consumed_from_one_time_services_first_and_limits_apply(platform, book):
+    """Seed 004 V5-2834 (oldest and shortest one-time service first, termed last) and V5-4180 (limits)."""
+    book.ok(book.post("/plans", {"code": "calls-pack", "name": "Calls pack", "currency": "USD", "charges": [
+        {"code": "pack", "name": "500 calls pack", "type": "one_time", "price": "20.00",
+         "includes": {"api_calls": "500"}},
+        {"code": "calls", "name": "API calls", "type": "usage", "model": "per_unit", "price": "0.01",
+         "metric_code": "api_calls", "timing": "in_arrears"}]}))
+    book.ok(book.post("/customers", {"name": "Wayne", "email": "ap@wayne.example", "external_id": "WAYNE",
+                                     "country": "US", "region": "US-NJ", "currency": "USD",
+                                     "usage_charge_limit": "5.00", "usage_limits": {"api_calls": "3000"}}))
+    for plan, ref in (("calls-pack", "PACK-1"), ("api-pro", "PRO-1")):
+        book.ok(book.post("/subscriptions", {"customer_id": "WAYNE", "plan_code": plan, "external_id": ref,
+                                             "start_date": "2025-06-01"}))
+    platform.advance_clock("2025-06-10T00:00:00Z")
+    sent = book.ok(book.post("/usage-events", {"events": [
+        {"transaction_id": "w-1", "customer_id": "WAYNE", "metric_code": "api_calls",
+         "timestamp": "2025-06-05T00:00:00Z", "properties": {"quantity": "1200"}},
+        {"transaction_id": "w-2", "customer_id": "WAYNE", "metric_code": "api_calls",
+         "timestamp": "2025-06-06T00:00:00Z", "properties": {"quantity": "1600"}}]}))
+    assert (sent["accepted"], sent["rejected"]) == (2, [])
+
+    def quantities(ref):
+        sub = book.ok(book.get(f"/subscriptions/{ref}"))
+        events = book.ok(book.get("/usage-events", subscription_id=sub["id"], metric_code="api_calls"))["data"]
+        return sorted(e["properties"]["quantity"] for e in events)
+
+    assert quantities("PACK-1") == ["500"]  # the one-time pack's 500 first
+    assert quantities("PRO-1") == ["1300", "300", "700"]  # then the termed plan's 1,000, then the rest
+    over = book.ok(book.post("/usage-events", {"events": [calls("w-3", "2025-06-07T00:00:00Z", "800", "PRO-1")]}))
+    assert over["accepted"] == 0 and over["rejected"][0]["param"] == "events[0].properties.quantity"
+    assert "usage limit of 3000" in over["rejected"][0]["message"]
+
+    platform.advance_clock("2025-07-01T03:00:00Z")
+    wayne = book.ok(book.get("/invoices", customer_id="WAYNE", limit=10))["data"][-1]
+    usage = [ln for ln in wayne["lines"] if ln["kind"] == "usage" and ln["amount"] != "0.00"]
+    assert [(ln["quantity"], ln["amount"]) for ln in usage] == [("1300", "13.00")]  # 2,300 - 1,000 included
+    (cap,) = [ln for ln in wayne["lines"] if ln["charge_code"] == "usage_charge_limit"]
+    assert cap["amount"] == "-8.00"  # usage charges 13.00, limit 5.00
