@@ -13,6 +13,7 @@ from stacks.constructs.data import Data
 from stacks.constructs.documents import Documents
 from stacks.constructs.events import Bus, Webhooks
 from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.usage import UsageImport
 from stacks.constructs.workflows import Workflows
 from stacks.function_factory import FunctionFactory
 
@@ -71,6 +72,14 @@ class BillingStack(Stack):
             documents_bucket=documents.documents_bucket,
             bus=bus,
             state_machine=workflows.state_machine,
+        )
+        UsageImport(
+            self,
+            "Usage",
+            removal_policy=config.removal_policy,
+            factory=factory,
+            billing_table=data.billing_table,
+            access_logs_bucket=documents.access_logs_bucket,
         )
         Monitoring(
             self,

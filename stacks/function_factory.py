@@ -82,6 +82,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "invoice_deliver": FunctionSpec(60, 512, "BillRun: e-mail the invoice (SES)"),
     "billrun_complete": FunctionSpec(60, 512, "BillRun: record the bill run's outcome"),
     "webhooks_dispatch": FunctionSpec(60, 512, "Deliver billing events to webhook endpoints"),
+    # Lambda's maximum: a file is ingested 1,000 rows per request, a large one takes minutes.
+    "usage_import": FunctionSpec(900, 1024, "Import usage files dropped in UsageImportBucket"),
 }
 
 

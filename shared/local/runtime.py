@@ -29,7 +29,7 @@ import requests
 from moto.server import ThreadedMotoServer
 from moto.ses.models import RawMessage, ses_backends
 
-from . import cfn, dispatch, dynamodb, events, persistence, scheduler
+from . import cfn, dispatch, dynamodb, events, persistence, s3, scheduler
 from .aws import Clients
 from .clock import LocalClock, parse_instant
 from .deploy import ACCOUNT, REGION, Deployment, deploy, publish_assets, synthesize
@@ -109,6 +109,7 @@ class LocalRuntime:
                 with self._timed("restore"):
                     counts = persistence.restore(self.clients, self.deployment, self.data_dir)
                 log.info("restored from %s: %s", self.data_dir, counts)
+            s3.configure_notifications(self.clients, self.deployment)  # after the restore: no re-import
             if self.register_api_key:
                 self._register_api_key()
             if self.port is not None:
@@ -233,6 +234,7 @@ class LocalRuntime:
         dispatch.apply(str(REPO_ROOT))
         dynamodb.apply()
         events.apply(self.clients, self._pool.submit, self._stop.wait, self.time_scale)
+        s3.apply()
 
     def _deploy(self) -> None:
         warm_up = threading.Thread(target=self._warm_up, daemon=True)
