@@ -8,7 +8,7 @@ demo: setup  ## run the whole platform locally and bill a sample book
 	.venv/bin/billing demo --out out/demo
 
 test: setup  ## run every test suite
-	.venv/bin/python -m pytest -n 2 -q
+	.venv/bin/python -m pytest -n 2 --dist loadfile -q
 
 local: setup  ## start the local platform and keep it running
 	.venv/bin/billing local up

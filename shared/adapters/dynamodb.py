@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shared.billing.errors import ConflictError, RetryableError
@@ -136,7 +137,8 @@ class DynamoStore:
     def __init__(self, table: str, counters_table: str, client=None):
         self.table = table
         self.counters_table = counters_table
-        self.client = client or boto3.client("dynamodb")
+        # our requests are built here, not typed by users: skip botocore's walk over every attribute
+        self.client = client or boto3.client("dynamodb", config=Config(parameter_validation=False))
 
     # reads -----------------------------------------------------------------
     def get(self, pk: str, sk: str) -> Item | None:

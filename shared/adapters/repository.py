@@ -244,6 +244,19 @@ class Repository:
     def get_subscription(self, sub_id: str) -> Subscription | None:
         return self._load(Subscription, f"SUB#{sub_id}")
 
+    def get_subscriptions(self, sub_ids: set[str]) -> dict[str, Subscription]:
+        """Consistent batch read, versions set."""
+        subs = {}
+        for item in self.store.batch_get((f"SUB#{s}", "A") for s in sub_ids):
+            sub = Subscription.model_validate(item.data)
+            sub.version = item.version
+            subs[sub.id] = sub
+        return subs
+
+    def resolve_aliases(self, kind: str, values: set[str]) -> dict[str, str]:
+        items = self.store.batch_get((f"ALIAS#{kind}#{v}", "A") for v in values)
+        return {item.pk.removeprefix(f"ALIAS#{kind}#"): item.data["target"] for item in items}
+
     def list_subscriptions(self, limit: int, after: str | None, customer_id: str | None = None):
         if customer_id:
             subs, more = self._list(Subscription, f"CUS#{customer_id}", "gsi1", limit,

@@ -118,6 +118,7 @@ class Charge(Model):
     gl_code: str | None = None
     tax_code: str | None = None
     description: str | None = None
+    translations: dict[str, str] = Field(default_factory=dict)  # language (BCP 47) -> name on invoices
     pob_identifier: str | None = None
     # usage
     metric_code: str | None = None

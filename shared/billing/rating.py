@@ -56,9 +56,11 @@ def rate_subscription(
     items: list[BillingItem],
     usage: UsageReader = no_usage,
     billed_keys: Iterable[str] = (),
+    language: str | None = None,
 ) -> Rated:
-    """All lines for `items` (due items of one subscription, in date order)."""
-    rater = _Rater(sub, plans, metrics, usage)
+    """All lines for `items` (due items of one subscription, in date order), described in
+    `language` where the charge has a translation of its name."""
+    rater = _Rater(sub, plans, metrics, usage, language)
     for item in sorted(items, key=lambda i: (i.period.start, _usage_last(i, sub, plans), i.charge_code)):
         rater.rate(item)
     rater.usage_adjustments()
@@ -92,10 +94,20 @@ def _months_after(anchor: date, start: date, months: int) -> date:
     return add_months(anchor, elapsed + months)
 
 
+def charge_name(charge: Charge, language: str | None) -> str:
+    """The charge's name in `language` ("pt-BR", then "pt"), or its catalog name."""
+    if language:
+        for tag in (language, language.split("-")[0]):
+            if tag in charge.translations:
+                return charge.translations[tag]
+    return charge.name
+
+
 class _Rater:
     def __init__(self, sub: Subscription, plans: Mapping[int, Plan], metrics: Mapping[str, Metric],
-                 usage: UsageReader):
+                 usage: UsageReader, language: str | None = None):
         self.sub, self.plans, self.metrics, self.usage = sub, plans, metrics, usage
+        self.language = language
         self.lines: list[InvoiceLine] = []
         self.balances = {code: Decimal(v) for code, v in sub.prepaid_balance.items()}
         self.usage_billed: dict[str, list[dict]] = {}
@@ -152,7 +164,7 @@ class _Rater:
                           proration=proration, details=details)
 
     def _line(self, item: BillingItem, plan: Plan, charge: Charge, service: Period, **fields) -> InvoiceLine:
-        fields.setdefault("description", charge.name)
+        fields.setdefault("description", charge_name(charge, self.language))
         return InvoiceLine(charge_code=charge.code, currency=plan.currency, period_start=service.start,
                            period_end=service.end, subscription_id=self.sub.id,
                            external_id=self.sub.external_id, gl_code=charge.gl_code, tax_code=charge.tax_code,
@@ -175,7 +187,8 @@ class _Rater:
         for group in sorted(groups, key=lambda g: (g is not None, g or "")):
             aggregate = groups[group]
             left = aggregate.quantity
-            name = f"{charge.name} ({group})" if group is not None else charge.name
+            name = charge_name(charge, self.language)
+            name = f"{name} ({group})" if group is not None else name
             common = {"metric_code": metric.code, "group": group, "usage_records": aggregate.records}
             if included[1] > 0 and left > 0:
                 used = min(left, included[1])
@@ -351,14 +364,15 @@ class _CycleIndex:
 
 
 def late_usage_lines(sub: Subscription, plans: Mapping[int, Plan], metrics: Mapping[str, Metric],
-                     item: BillingItem, billed: list[dict], usage: UsageReader) -> tuple[list[InvoiceLine], list[dict]]:
+                     item: BillingItem, billed: list[dict], usage: UsageReader,
+                     language: str | None = None) -> tuple[list[InvoiceLine], list[dict]]:
     """Usage that arrived after its period was invoiced: the difference, as dated lines.
 
     The item is re-rated (bundle-included usage applies again; prepaid units are not drawn
     for late usage) and each group's quantity and amount beyond what was billed becomes a
     `late_usage` line dated with the original period. Returns the lines and the new billed state.
     """
-    rater = _Rater(sub, plans, metrics, usage)
+    rater = _Rater(sub, plans, metrics, usage, language)
     plan = plan_for(sub, plans, item)
     charge = plan.charge(item.charge_code)
     if charge.model in ("percentage", "duration"):

@@ -179,7 +179,7 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         billed = ports.repo.billed(sub.id)
         due = (due_items(sub, sub_plans, as_of, billed) if period_start is None
                else period_items(sub, sub_plans, period_start, billed))
-        rated = rate_subscription(sub, sub_plans, metrics, due, reader, billed)
+        rated = rate_subscription(sub, sub_plans, metrics, due, reader, billed, customer.language)
         draft.lines += rated.lines
         for item in due:
             draft.markers.append(ports.repo.billed_item(item.key, "", rated.usage_billed.get(item.key)))

@@ -69,7 +69,7 @@ def _inline(ports: Ports, body: InvoicePreviewRequest) -> Invoice:
         return [(t, x, p) for (m, t, x, p) in records
                 if m == metric_code and window.start <= t.date() < window.end]
 
-    rated = rate_subscription(sub, plans, metrics, items, reader)
+    rated = rate_subscription(sub, plans, metrics, items, reader, language=customer.language)
     return _preview(ports, Draft(customer, entity, lines=rated.lines), day)
 
 

@@ -158,6 +158,8 @@ class ChargeInput(Model):
     gl_code: str | None = Field(default=None, max_length=32)
     tax_code: str | None = Field(default=None, max_length=32)
     description: str | None = None
+    translations: dict[str, str] = Field(default_factory=dict, description="language (e.g. pt-BR) -> name",
+                                         max_length=10)
     pob_identifier: str | None = Field(default=None, max_length=64)
     metric_code: str | None = Field(default=None, pattern=CODE)
     tiers: list[TierInput] = Field(default_factory=list, max_length=50)

@@ -39,6 +39,12 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         if round_money(price, plan.currency) != price:
             raise ValidationError(f"{price} has more decimals than {plan.currency} allows",
                                   param=f"price_overrides.{code}")
+    if customer.country == "BR":  # seed 000: invoices for Brazil carry the Portuguese description
+        for index, charge in enumerate(plan.charges):
+            if "pt-BR" not in charge.translations and "pt" not in charge.translations:
+                raise ValidationError(
+                    f"plan '{plan.code}' charge '{charge.code}' needs a Portuguese name for a Brazilian customer: "
+                    f"set charges[{index}].translations.pt-BR", param="plan_code")
     if body.external_id and ports.repo.resolve_alias("subscription", body.external_id):
         raise ConflictError(f"a subscription with external_id '{body.external_id}' exists",
                             param="external_id")

@@ -107,6 +107,8 @@ def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer,
     if setup.rates is not None:
         rate = setup.rates.snapshot(invoice.currency, entity.currency, invoice.issue_date)
         invoice.exchange_rate = rate.to_dict() if rate else None
+        if rate:
+            invoice.notes.append(f"Exchange rate: {rate.describe()}.")
         memo = memo_currency(invoice.currency, customer.country)
         if memo:
             memo_rate = setup.rates.rate(invoice.currency, memo, invoice.issue_date, param="currency")
@@ -114,3 +116,26 @@ def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer,
             converted, statement = memo_lines(items, memo_rate)
             invoice.memo_lines = [m.text for m in converted]
             invoice.notes.append(statement)
+
+
+def tax_report_csv(ports, actor, start, end, entity_id: str | None = None) -> str:
+    """The tax report (shared.billing.tax.tax_report) over the finalized invoices issued in [start, end)."""
+    from shared.billing.errors import ValidationError
+    from shared.billing.tax import tax_report
+
+    actor.require("read")
+    if end <= start:
+        raise ValidationError("end must be after start (it is the first day not reported)", param="end")
+    return tax_report(_issued(ports, start, end, entity_id), start, end)
+
+
+def _issued(ports, start, end, entity_id):
+    cursor = None
+    while True:
+        page, more = ports.repo.list_invoices(100, cursor)
+        for invoice in page:
+            if start <= invoice.issue_date < end and (entity_id is None or invoice.billing_entity_id == entity_id):
+                yield invoice
+        if not more or not page:
+            return
+        cursor = page[-1].id

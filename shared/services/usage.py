@@ -230,16 +230,12 @@ def _at(param: str, index: int, field_path: str | None) -> str:
 
 
 def _subscriptions(ports: Ports, bodies: list[UsageEventInput]) -> dict[str, Subscription | None]:
-    """The batch's subscriptions by id and by external id (None when unknown)."""
-    subs: dict[str, Subscription | None] = {}
-    for ref in {b.subscription_id or b.external_subscription_id for b in bodies}:
-        try:
-            sub = get_subscription(ports, ref)
-        except NotFoundError:
-            sub = None
-        subs[ref] = sub
-        if sub is not None:
-            subs[sub.id] = sub
+    """The batch's subscriptions by id and by external id (None when unknown), in two batch reads."""
+    refs = {b.subscription_id or b.external_subscription_id for b in bodies}
+    aliases = ports.repo.resolve_aliases("subscription", {r for r in refs if not r.startswith("sub_")})
+    found = ports.repo.get_subscriptions({aliases.get(r, r) for r in refs})
+    subs: dict[str, Subscription | None] = {r: found.get(aliases.get(r, r)) for r in refs}
+    subs.update(found)
     return subs
 
 
@@ -279,10 +275,8 @@ def _is_late(sub: Subscription, event: UsageEvent) -> bool:
 
 def _billed_meanwhile(ports: Ports, events: list[UsageEvent]) -> list[UsageEvent]:
     """Re-read the subscriptions after writing: a bill run that finalized meanwhile may have missed these."""
-    late: list[UsageEvent] = []
-    for sub_id in {e.subscription_id for e in events}:
-        sub = ports.repo.get_subscription(sub_id)
-        late += [e for e in events if e.subscription_id == sub_id and _is_late(sub, e)]
+    subs = ports.repo.get_subscriptions({e.subscription_id for e in events}) if events else {}
+    late = [e for e in events if _is_late(subs[e.subscription_id], e)]
     if late:
         ports.repo.store.batch_put([ports.repo.late_marker(e) for e in late])
     return late

@@ -33,15 +33,26 @@ def tax_setup() -> TaxSetup:
     import os
 
     from shared.adapters.fx_rates import EcbRates, PackagedSnapshot, S3ObjectSource
-    from shared.adapters.tax_providers import AvalaraTaxProvider, StripeTaxProvider
+    from shared.adapters.tax_providers import AVATAX_SANDBOX_URL, STRIPE_API_URL, AvalaraTaxProvider, StripeTaxProvider
+    from shared.billing.errors import NonRetryableError
 
-    engines = {}
-    if os.environ.get("AVALARA_ACCOUNT_ID"):
-        engines["avalara"] = lambda: AvalaraTaxProvider(
-            account_id=os.environ["AVALARA_ACCOUNT_ID"], license_key=os.environ["AVALARA_LICENSE_KEY"],
-            company_code=os.environ.get("AVALARA_COMPANY_CODE", "DEFAULT"))
-    if os.environ.get("STRIPE_TAX_API_KEY"):
-        engines["stripe_tax"] = lambda: StripeTaxProvider(api_key=os.environ["STRIPE_TAX_API_KEY"])
+    def avalara():
+        if not os.environ.get("AVALARA_ACCOUNT_ID"):
+            raise NonRetryableError("Avalara is not configured: set AVALARA_ACCOUNT_ID and AVALARA_LICENSE_KEY",
+                                    code="tax_provider_unavailable")
+        return AvalaraTaxProvider(
+            account_id=os.environ["AVALARA_ACCOUNT_ID"], license_key=os.environ.get("AVALARA_LICENSE_KEY", ""),
+            company_code=os.environ.get("AVALARA_COMPANY_CODE", "DEFAULT"),
+            base_url=os.environ.get("AVALARA_BASE_URL", AVATAX_SANDBOX_URL))
+
+    def stripe_tax():
+        if not os.environ.get("STRIPE_TAX_API_KEY"):
+            raise NonRetryableError("Stripe Tax is not configured: set STRIPE_TAX_API_KEY",
+                                    code="tax_provider_unavailable")
+        return StripeTaxProvider(api_key=os.environ["STRIPE_TAX_API_KEY"],
+                                 base_url=os.environ.get("STRIPE_API_BASE_URL", STRIPE_API_URL))
+
+    engines = {"avalara": avalara, "stripe_tax": stripe_tax}  # built per invoice: credentials read then
     bucket = os.environ.get("FX_RATES_BUCKET")
     source = S3ObjectSource(bucket) if bucket else PackagedSnapshot()
     return TaxSetup(engines=engines, rates=EcbRates(source))

@@ -241,7 +241,8 @@ def test_the_staff_cli_uses_the_same_service_and_validation(platform, api):
              "BILLING_HOME": os.environ["BILLING_HOME"]}
     run = functools.partial(subprocess.run, env=clean, cwd=Path(__file__).resolve().parents[2])
     created = run(cli + ["customers", "create", "--name", "Cli Corp", "--email", "ap@cli.example",
-                                    "--country", "US", "--currency", "USD", "--external-id", "CLI"],
+                                    "--country", "US", "--region", "US-OR", "--currency", "USD",
+                                    "--external-id", "CLI"],
                              capture_output=True, text=True, timeout=120)
     assert created.returncode == 0, created.stderr
     assert api.ok(api.get("/customers/CLI"))["name"] == "Cli Corp"

@@ -1,3 +1,4 @@
+from datetime import date
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -5,8 +6,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
+from shared.billing.errors import ValidationError
 from shared.billing.models import AuditEvent, BillRun, Invoice
-from shared.services import bill_runs, invoices
+from shared.services import bill_runs, invoices, taxes
 from shared.services.schemas import BillRunCreate
 
 router = APIGatewayRouter()
@@ -66,3 +68,25 @@ def list_audit_events(
     """Append-only, newest first."""
     data, more = ports(router).repo.list_audit(limit, starting_after, object_id, actor_name, action)
     return Page(data=data, has_more=more)
+
+
+@router.get("/v1/tax-report", tags=["invoices"],
+            responses={200: {"description": "CSV", "content": {"text/csv": {}}}})
+def get_tax_report(
+    start: Annotated[str, Query(description="first day reported (YYYY-MM-DD)")],
+    end: Annotated[str, Query(description="first day not reported (YYYY-MM-DD)")],
+    billing_entity: Annotated[str | None, Query(description="id or code; default all")] = None,
+):
+    """Per jurisdiction, tax, category and rate: what a VAT/GST return needs (columns in the CSV header)."""
+    from shared.services.catalog import get_entity
+
+    days = {}
+    for name, value in (("start", start), ("end", end)):
+        try:
+            days[name] = date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"'{value}' is not a date (YYYY-MM-DD)", param=name) from None
+    entity_id = get_entity(ports(router), billing_entity, param="billing_entity").id if billing_entity else None
+    body = taxes.tax_report_csv(ports(router), actor(router), days["start"], days["end"], entity_id)
+    return Response(status_code=200, body=body, content_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="tax-report-{start}-{end}.csv"'})
