@@ -118,6 +118,14 @@ class Repository:
     def get_customer(self, customer_id: str) -> Customer | None:
         return self._load(Customer, f"CUS#{customer_id}")
 
+    def get_customers(self, ids: set[str]) -> dict[str, Customer]:
+        return {c.id: c for c in (Customer.model_validate(i.data)
+                                  for i in self.store.batch_get((f"CUS#{x}", "A") for x in ids))}
+
+    def get_entities(self, ids: set[str]) -> dict[str, BillingEntity]:
+        return {e.id: e for e in (BillingEntity.model_validate(i.data)
+                                  for i in self.store.batch_get((f"ENT#{x}", "A") for x in ids))}
+
     def list_customers(self, limit: int, after: str | None):
         return self._list(Customer, "CUSTOMERS", "gsi1", limit, after)
 

@@ -96,7 +96,8 @@ def ingest(ports: Ports, actor: Actor, raw_events: list[dict], param: str = "eve
     result.rejected.sort(key=lambda r: r["index"])
     late = [e for e in new if _is_late(subs[e.subscription_id], e)]
     ports.repo.store.batch_put([*(ports.repo.usage_item(e) for e in new), *(ports.repo.late_marker(e) for e in late)])
-    late += _billed_meanwhile(ports, [e for e in new if e not in late])
+    closed = _closed_periods(subs, plans, [e for e in new if e not in late], now.date())
+    late += _billed_meanwhile(ports, closed)
     result.accepted, result.late = len(fresh), len(late)
     return result
 
@@ -182,17 +183,20 @@ class _Allocation:
 
 def _over_limit(ports: Ports, events: list[UsageEvent], subs: dict, plans: dict, metrics: dict[str, Metric]):
     """V5-4180: events that would take a customer's period usage of a metric beyond its limit."""
+    if not events:
+        return []
+    customers = ports.repo.get_customers({e.customer_id for e in events})
+    entities = ports.repo.get_entities({c.billing_entity for c in customers.values()})
     limits: dict[str, dict[str, Decimal]] = {}
-    for customer_id in {e.customer_id for e in events}:
-        customer = ports.repo.get_customer(customer_id)
-        entity = ports.repo.get_entity(customer.billing_entity) if customer else None
-        limits[customer_id] = {**(entity.usage_limits if entity else {}), **(customer.usage_limits if customer else {})}
+    for customer_id, customer in customers.items():
+        entity = entities.get(customer.billing_entity)
+        limits[customer_id] = {**(entity.usage_limits if entity else {}), **customer.usage_limits}
     if not any(limits.values()):
         return []
     used: dict[tuple, Decimal] = {}
     over = []
     for event in sorted(events, key=lambda e: (e.timestamp, e.transaction_id)):
-        limit = limits[event.customer_id].get(event.metric_code)
+        limit = limits.get(event.customer_id, {}).get(event.metric_code)
         if limit is None:
             continue
         sub = subs[event.subscription_id]
@@ -271,6 +275,21 @@ _SKEW = timedelta(minutes=5)
 
 def _is_late(sub: Subscription, event: UsageEvent) -> bool:
     return sub.usage_billed_until is not None and event.timestamp.date() < sub.usage_billed_until
+
+
+def _closed_periods(subs: dict, plans: dict, events: list[UsageEvent], today: date) -> list[UsageEvent]:
+    """The events whose usage period has ended: only those can be billed by a run (as_of <= today)."""
+    ends: dict[tuple, date | None] = {}
+    closed = []
+    for event in events:
+        key = (event.subscription_id, event.metric_code, event.timestamp.date())
+        if key not in ends:
+            sub = subs[event.subscription_id]
+            window = _usage_window(sub, plans[sub.plan_code], event)
+            ends[key] = window.end if window else None
+        if ends[key] is None or ends[key] <= today:
+            closed.append(event)
+    return closed
 
 
 def _billed_meanwhile(ports: Ports, events: list[UsageEvent]) -> list[UsageEvent]:
