@@ -323,63 +323,6 @@ def profile_batches(handler, api_key: str, stream, count: int) -> None:
 
 # -- the proposed changes, as in-process patches (measured with --try; not the platform's code) --
 
-def try_batched_subscriptions() -> None:
-    """usage._subscriptions: every alias, then every subscription, in one BatchGetItem each
-    (instead of a GetItem for the alias and another for the subscription, per reference)."""
-    from shared.billing.models import Subscription
-    from shared.services import usage
-
-    def subscriptions(ports, bodies):
-        refs = {b.subscription_id or b.external_subscription_id for b in bodies}
-        ids = {ref: ref for ref in refs if ref.startswith("sub_")}
-        external = [ref for ref in refs if ref not in ids]
-        for item in ports.repo.store.batch_get((f"ALIAS#subscription#{ref}", "A") for ref in external):
-            ids[item.pk.removeprefix("ALIAS#subscription#")] = item.data["target"]
-        for ref in external:
-            ids.setdefault(ref, ref)  # as get_subscription: an unknown alias is tried as an id
-        loaded = {}
-        for item in ports.repo.store.batch_get((f"SUB#{i}", "A") for i in set(ids.values())):
-            sub = Subscription.model_validate(item.data)
-            sub.version = item.version
-            loaded[sub.id] = sub
-        found: dict = {}
-        for ref, sub_id in ids.items():
-            found[ref] = loaded.get(sub_id)
-            if found[ref] is not None:
-                found[sub_id] = found[ref]
-        return found
-
-    usage._subscriptions = subscriptions
-
-
-def try_batched_reread() -> None:
-    """usage._billed_meanwhile: re-read the batch's subscriptions in one consistent BatchGetItem."""
-    from shared.billing.models import Subscription
-    from shared.services import usage
-
-    def billed_meanwhile(ports, events):
-        ids = {e.subscription_id for e in events}
-        subs = {item.pk.removeprefix("SUB#"): Subscription.model_validate(item.data)
-                for item in ports.repo.store.batch_get((f"SUB#{i}", "A") for i in ids)}
-        late = [e for e in events if usage._is_late(subs[e.subscription_id], e)]
-        if late:
-            ports.repo.store.batch_put([ports.repo.late_marker(e) for e in late])
-        return late
-
-    usage._billed_meanwhile = billed_meanwhile
-
-
-def try_no_param_validation() -> None:
-    """DynamoStore's client built with Config(parameter_validation=False): the store builds every
-    request itself, so botocore's walk over each item's attributes checks nothing new."""
-    import boto3
-    from botocore.config import Config
-
-    from shared.services.wiring import default_ports
-
-    default_ports().repo.store.client = boto3.client("dynamodb", config=Config(parameter_validation=False))
-
-
 def try_concurrent_requests(workers: int = 4) -> None:
     """DynamoStore.existing and .batch_put: their independent requests (100 keys, 25 items) sent
     from `workers` threads instead of one after the other."""
@@ -420,8 +363,9 @@ def try_concurrent_requests(workers: int = 4) -> None:
     DynamoStore.existing, DynamoStore.batch_put = existing, batch_put
 
 
-PROPOSALS = {"batch-subscriptions": try_batched_subscriptions, "batch-reread": try_batched_reread,
-             "no-param-validation": try_no_param_validation, "concurrent": try_concurrent_requests}
+# batched subscription reads, a batched re-read and Config(parameter_validation=False) were
+# measured here first and are now the platform's code.
+PROPOSALS = {"concurrent": try_concurrent_requests}
 
 
 # -- main ----------------------------------------------------------------------------------------
