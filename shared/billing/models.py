@@ -193,6 +193,7 @@ class Plan(Model):
     charges: list[Charge]
     refund_policy: Literal["none", "prorated"] = "none"
     trial_days: int = 0
+    kind: Literal["base", "add_on"] = "base"  # an add-on plan is subscribed on top of a base subscription
     commitment: Commitment | None = None
     usage_discounts: list[UsageDiscount] = Field(default_factory=list)
     plan_version: int = 1  # a price change makes a new version; subscriptions keep theirs
@@ -259,6 +260,7 @@ class Subscription(Model):
     customer_id: str
     plan_code: str
     plan_version: int = 1
+    parent_id: str | None = None  # the base subscription of an add-on: same customer, cycle and end
     external_id: str | None = None
     start_date: date
     end_date: date | None = None  # exclusive

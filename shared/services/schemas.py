@@ -211,6 +211,8 @@ class PlanBody(_Validated):
     charges: list[ChargeInput] = Field(min_length=1, max_length=50)
     refund_policy: Literal["none", "prorated"] = "none"
     trial_days: int = Field(default=0, ge=0, le=730)
+    kind: Literal["base", "add_on"] = Field(default="base",
+                                            description="add_on: subscribed on top of a base subscription")
     commitment: CommitmentInput | None = None
     usage_discounts: list[UsageDiscountInput] = Field(default_factory=list, max_length=20)
 
@@ -316,6 +318,9 @@ class SubscriptionCreate(Model):
     billing_day: int | None = Field(default=None, ge=1, le=31)
     auto_renew: bool = True
     coupons: list[str] = Field(default_factory=list, max_length=5, description="coupon codes to redeem")
+    parent_subscription_id: str | None = Field(
+        default=None, description="for an add-on plan: the base subscription (id or contract ID); the add-on "
+                                  "follows its billing cycle and ends with it")
 
     @field_validator("end_date")
     @classmethod

@@ -53,17 +53,24 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         raise ValidationError("end_date must be after start_date (it is the first day without service)",
                               param="end_date")
     billing_day = body.billing_day or (start.day if body.billing_alignment == "anniversary" else 1)
+    alignment, end = body.billing_alignment, body.end_date
+    parent = _parent(ports, body, plan, customer.id, start)
+    if parent is not None:  # an add-on follows its base subscription's cycle and ends with it
+        billing_day, alignment = parent.billing_day, parent.billing_alignment
+        if parent.service_end is not None and (end is None or end > parent.service_end):
+            end = parent.service_end
     sub = Subscription(
         id=new_id("sub"),
         customer_id=customer.id,
         plan_code=plan.code,
         plan_version=plan.plan_version,
+        parent_id=parent.id if parent else None,
         external_id=body.external_id,
         start_date=start,
-        end_date=body.end_date,
+        end_date=end,
         price_overrides=body.price_overrides,
         quantity=body.quantity,
-        billing_alignment=body.billing_alignment,
+        billing_alignment=alignment,
         billing_day=billing_day,
         auto_renew=body.auto_renew,
         created_at=ports.clock.now(),
@@ -85,6 +92,26 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     if start <= ports.clock.now().date():
         ports.publish(actor, "subscription.activated", data)
     return sub
+
+
+def _parent(ports: Ports, body: SubscriptionCreate, plan: Plan, customer_id: str, start: date) -> Subscription | None:
+    """The base subscription of an add-on, checked: same customer, live at the add-on's start."""
+    if plan.kind == "add_on" and not body.parent_subscription_id:
+        raise ValidationError(f"plan '{plan.code}' is an add-on: name the base subscription",
+                              param="parent_subscription_id")
+    if not body.parent_subscription_id:
+        return None
+    if plan.kind != "add_on":
+        raise ValidationError(f"plan '{plan.code}' is not an add-on plan", param="parent_subscription_id")
+    parent = get_subscription(ports, body.parent_subscription_id, param="parent_subscription_id")
+    if parent.customer_id != customer_id:
+        raise ValidationError("the base subscription belongs to another customer", param="parent_subscription_id")
+    if parent.parent_id:
+        raise ValidationError("an add-on cannot carry add-ons", param="parent_subscription_id")
+    if start < parent.start_date or (parent.service_end is not None and start >= parent.service_end):
+        raise ValidationError(f"the base subscription's service is [{parent.start_date}, "
+                              f"{parent.service_end or 'open'}): the add-on must start inside it", param="start_date")
+    return parent
 
 
 def _redeem(ports: Ports, sub: Subscription, plan: Plan, code: str, on: date, param: str) -> Coupon:
@@ -244,6 +271,29 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     sub.next_bill_date = next_bill_date(sub, plans_for(ports, [sub])[sub.plan_code], ports.repo.billed_keys(sub.id))
     ended = service_end <= today
     action = "subscription.terminated" if ended else "subscription.termination_scheduled"
-    ports.repo.update_subscription(sub, ports.audit(actor, action, "subscription", sub.id, before, sub))
-    ports.publish(actor, action, {"subscription": sub.model_dump(mode="json")})
+    changes = [(sub, before)] + _end_add_ons(ports, actor, sub, body, service_end)
+    operations, audits = [], []
+    for changed, previous in changes:
+        operations.append(Put(ports.repo.subscription_item(changed), changed.version))
+        audits.append(ports.audit(actor, action, "subscription", changed.id, previous, changed))
+    ports.repo.store.transact(operations, audits)  # the base and its add-ons end together or not at all
+    for changed, _ in changes:
+        changed.version += 1
+        ports.publish(actor, action, {"subscription": changed.model_dump(mode="json")})
     return sub
+
+
+def _end_add_ons(ports: Ports, actor: Actor, sub: Subscription, body: TerminateRequest,
+                 service_end: date) -> list[tuple[Subscription, Subscription]]:
+    changed = []
+    for add_on in ports.repo.customer_subscriptions(sub.customer_id):
+        if add_on.parent_id != sub.id or (add_on.service_end is not None and add_on.service_end <= service_end):
+            continue
+        before = add_on.model_copy(deep=True)
+        add_on.termination = Termination(effective=body.effective, service_end=max(service_end, add_on.start_date),
+                                         requested_at=ports.clock.now(), requested_by=actor.name,
+                                         reason=f"base subscription {sub.external_id or sub.id} ends")
+        add_on.next_bill_date = next_bill_date(add_on, plans_for(ports, [add_on])[add_on.plan_code],
+                                               ports.repo.billed_keys(add_on.id))
+        changed.append((add_on, before))
+    return changed

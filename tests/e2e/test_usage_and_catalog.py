@@ -225,3 +225,21 @@ def test_customer_usage_is_consumed_from_one_time_services_first_and_limits_appl
     assert [(ln["quantity"], ln["amount"]) for ln in usage] == [("1300", "13.00")]  # 2,300 - 1,000 included
     (cap,) = [ln for ln in wayne["lines"] if ln["charge_code"] == "usage_charge_limit"]
     assert cap["amount"] == "-8.00"  # usage charges 13.00, limit 5.00
+
+
+def test_an_add_on_follows_its_base_subscription_and_ends_with_it(platform, book):
+    book.ok(book.post("/plans", {"code": "extra-support", "name": "Extra support", "currency": "USD",
+                                 "kind": "add_on", "charges": [
+                                     {"code": "support", "name": "Extra support", "price": "31.00"}]}))
+    alone = book.post("/subscriptions", {"customer_id": "INITECH", "plan_code": "extra-support"})
+    assert alone.status == 422 and alone.json()["error"]["param"] == "parent_subscription_id"
+    add_on = book.ok(book.post("/subscriptions", {"customer_id": "INITECH", "plan_code": "extra-support",
+                                                  "external_id": "ADD-1", "start_date": "2025-07-10",
+                                                  "parent_subscription_id": "API-2025-002"}))
+    assert add_on["billing_day"] == 1 and add_on["parent_id"].startswith("sub_")
+    platform.advance_clock("2025-07-11T03:00:00Z")
+    (line,) = [ln for inv in invoices_of(book, "ADD-1") for ln in inv["lines"]]
+    assert (line["amount"], line["period_start"]) == ("22.00", "2025-07-10")  # 22/31 days of July
+    book.ok(book.post("/subscriptions/API-2025-002/terminate", {"effective": "end_of_period"}))
+    ended = book.ok(book.get("/subscriptions/ADD-1"))
+    assert ended["termination"]["service_end"] == "2025-08-01" and ended["status"] == "pending_termination"
