@@ -19,7 +19,7 @@ from shared.billing.errors import NonRetryableError
 from shared.billing.fx import memo_currency, memo_lines
 from shared.billing.invoicing import totals
 from shared.billing.models import BillingEntity, Customer, Invoice, TaxLine
-from shared.billing.money import ZERO
+from shared.billing.money import ZERO, round_money
 from shared.billing.tax import (
     RulesTaxProvider,
     TaxableLine,
@@ -40,8 +40,9 @@ class NotCollected:
 
     def calculate(self, request: TaxRequest) -> TaxResult:
         where = f"{request.buyer.country}{'-' + request.buyer.region.split('-')[-1] if request.buyer.region else ''}"
-        base = sum((line.amount for line in request.lines), ZERO)
-        line = TaxLine(name="Sales tax", jurisdiction=where, rate=ZERO, taxable_amount=base, amount=ZERO,
+        base = round_money(sum((line.amount for line in request.lines), ZERO), request.currency)
+        line = TaxLine(name="Sales tax", jurisdiction=where, rate=ZERO, taxable_amount=base,
+                       amount=round_money(ZERO, request.currency),
                        category="O", exemption_reason="Not collected: the seller has no tax registration there")
         return TaxResult(tax_lines=[line], line_taxes={ln.index: [] for ln in request.lines},
                          notes=[f"No sales tax charged: the seller is not registered to collect tax in {where}."],
