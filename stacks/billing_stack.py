@@ -13,6 +13,7 @@ from stacks.constructs.data import Data
 from stacks.constructs.documents import Documents
 from stacks.constructs.events import Bus, Webhooks
 from stacks.constructs.monitoring import Monitoring
+from stacks.constructs.reference import ReferenceRates
 from stacks.constructs.usage import UsageImport
 from stacks.constructs.workflows import Workflows
 from stacks.function_factory import FunctionFactory
@@ -73,6 +74,8 @@ class BillingStack(Stack):
             bus=bus,
             state_machine=workflows.state_machine,
         )
+        ReferenceRates(self, "Reference", factory=factory, exports_bucket=documents.exports_bucket,
+                       readers=[factory.functions["api"], factory.functions["billrun_invoice_account"]])
         UsageImport(
             self,
             "Usage",

@@ -84,6 +84,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "webhooks_dispatch": FunctionSpec(60, 512, "Deliver billing events to webhook endpoints"),
     # Lambda's maximum: a file is ingested 1,000 rows per request, a large one takes minutes.
     "usage_import": FunctionSpec(900, 1024, "Import usage files dropped in UsageImportBucket"),
+    "fx_rates_fetch": FunctionSpec(60, 512, "Daily copy of ECB's euro reference rates to ExportsBucket"),
 }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import zipfile
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -106,6 +107,29 @@ def _s3_error(error, doing: str) -> Exception:
         return NonRetryableError(f"{doing}: no such object (has the daily ECB fetch run?)",
                                  code="exchange_rates_missing")
     return NonRetryableError(f"{doing}: S3 answered {code}", code="exchange_rates_unreadable")
+
+
+class FirstAvailable:
+    """The first of `sources` that has the file: the daily fetch's S3 copy, else the packaged
+    snapshot (locally, or on AWS before the first fetch; a rate older than the allowed age is
+    still refused, so a stale snapshot can never price an invoice silently)."""
+
+    def __init__(self, *sources: RatesSource):
+        self.sources = sources
+        self.name = sources[0].name
+
+    def read(self) -> bytes:
+        for source in self.sources[:-1]:
+            try:
+                data = source.read()
+            except NonRetryableError as error:
+                if error.code != "exchange_rates_missing":
+                    raise
+                continue
+            self.name = source.name
+            return data
+        self.name = self.sources[-1].name
+        return self.sources[-1].read()
 
 
 class EcbHttpSource:
@@ -222,16 +246,21 @@ def _rate(text: str | None, currency: str | None) -> Decimal:
 
 
 class EcbRates:
-    """ECB reference rates from one source, read once per instance (make one per bill run or invocation)."""
+    """ECB reference rates from one source, read once per instance, or again once `ttl_seconds`
+    have passed (a Lambda container lives for hours; the daily fetch replaces the file)."""
 
-    def __init__(self, source: RatesSource, max_age_days: int = MAX_RATE_AGE_DAYS):
+    def __init__(self, source: RatesSource, max_age_days: int = MAX_RATE_AGE_DAYS, ttl_seconds: float | None = None):
         self.source = source
         self.max_age_days = max_age_days
+        self.ttl_seconds = ttl_seconds
         self._history: RateHistory | None = None
+        self._read_at = 0.0
 
     def history(self) -> RateHistory:
-        if self._history is None:
+        expired = self.ttl_seconds is not None and time.monotonic() - self._read_at > self.ttl_seconds
+        if self._history is None or expired:
             self._history = parse_ecb(self.source.read(), self.max_age_days)
+            self._read_at = time.monotonic()
         return self._history
 
     def rate(self, base: str, quote: str, day: date, param: str = "currency") -> ExchangeRate:

