@@ -434,6 +434,9 @@ class PreviewEntity(_Validated):
     region: str | None = None
     tax_registrations: dict[str, str] = Field(default_factory=dict)
     currency: str | None = None
+    tax_providers: dict[str, Literal["rules", "avalara", "stripe_tax", "not_collected"]] = Field(
+        default_factory=dict)
+    japan_consumption_tax: bool = True
 
 
 class PreviewSubscription(Model):

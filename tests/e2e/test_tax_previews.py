@@ -67,3 +67,11 @@ def test_bad_tax_data_is_refused_at_contract_time_naming_the_field(api):
     bad_vat = api.post("/customers", {"name": "X", "email": "x@x.example", "country": "DE", "currency": "EUR",
                                       "tax_id": "DE123456789"})
     assert bad_vat.status == 422 and bad_vat.json()["error"]["param"] == "tax_id"
+
+
+def test_japan_in_yen_with_consumption_tax_switchable(api):
+    entity = {"country": "JP", "currency": "JPY", "tax_registrations": {"JP": "T1234567890123"}}
+    taxed = api.ok(quote(api, {"country": "JP"}, "JPY", entity))
+    assert (taxed["subtotal"], taxed["tax_total"], taxed["total"]) == ("10000", "1000", "11000")  # no decimals
+    untaxed = api.ok(quote(api, {"country": "JP"}, "JPY", entity | {"japan_consumption_tax": False}))
+    assert untaxed["tax_total"] == "0" and untaxed["notes"]
