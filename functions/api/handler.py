@@ -22,6 +22,7 @@ from functions.api.routers import (
     api_keys,
     billing,
     customers,
+    documents,
     entities,
     plans,
     subscriptions,
@@ -36,7 +37,7 @@ from shared.services.wiring import default_ports
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (entities, customers, plans, subscriptions, usage, billing, api_keys, webhooks):
+for module in (entities, customers, plans, subscriptions, usage, documents, billing, api_keys, webhooks):
     app.include_router(module.router)
 
 

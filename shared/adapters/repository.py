@@ -14,7 +14,7 @@ Key layout (table `BillingTable`):
 | late usage marker | SUB#id | LATE#metric#timestamp#transaction_id | | | |
 | subscription | SUB#id | A | CUS#customer / SUB#id | SUBS / id | DUE#shard / next_bill_date#id |
 | billed item | SUB#id | BILLED#charge#period_start (coupon cycles: BILLED#coupon:CODE#cycle_start) | | | |
-| invoice | INV#id | A | CUS#customer / INV#id | INVOICES / id | |
+| invoice, credit note | INV#id | A | CUS#customer / INV#id | INVOICES / id | SERIES#entity#kind / sequence |
 | bill run | BR#id | A | BILLRUNS / id | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
 | API key | KEY#sha256 | A | KEYS / name | | |
@@ -295,9 +295,17 @@ class Repository:
 
     # invoices -----------------------------------------------------------------
     def invoice_item(self, invoice: Invoice) -> Item:
-        return Item(f"INV#{invoice.id}", "A", "invoice", to_data(invoice), invoice.version,
-                    {"gsi1": (f"CUS#{invoice.customer_id}", f"INV#{invoice.id}"),
-                     "gsi2": ("INVOICES", invoice.id)})
+        indexes = {"gsi1": (f"CUS#{invoice.customer_id}", f"INV#{invoice.id}"), "gsi2": ("INVOICES", invoice.id)}
+        if invoice.sequence is not None:
+            indexes["gsi3"] = (f"SERIES#{invoice.billing_entity_id}#{invoice.kind}", f"{invoice.sequence:012d}")
+        return Item(f"INV#{invoice.id}", "A", "invoice", to_data(invoice), invoice.version, indexes)
+
+    def series(self, entity_id: str, kind: str):
+        """Every finalized document of a series in number order (streamed)."""
+        for item in self.store.stream(f"SERIES#{entity_id}#{kind}", " ", "~", index="gsi3"):
+            invoice = Invoice.model_validate(item.data)
+            invoice.version = item.version
+            yield invoice
 
     @staticmethod
     def billed_item(key: str, invoice_id: str, usage: list[dict] | None = None) -> Item:

@@ -9,7 +9,14 @@ from decimal import Decimal
 from shared.billing.models import Invoice, InvoiceLine
 from shared.billing.money import ZERO, round_money
 
-HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status", "version"}
+# What may change after finalization: status and its history, payments and credits, delivery, storage.
+HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status", "version", "status_history",
+                          "amount_paid", "amount_credited", "amount_remaining", "credits"}
+
+
+def document_number(number_format: str, prefix: str, number: int) -> str:
+    """The document number of sequence `number` (1-based) in a series: e.g. INV-000042."""
+    return number_format.format(prefix=prefix, number=number)
 
 
 def totals(lines: list[InvoiceLine], tax_total: Decimal, currency: str) -> dict[str, Decimal]:

@@ -49,6 +49,8 @@ class BillingEntity(Model):
     invoice_prefix: str
     address_lines: list[str] = Field(default_factory=list)
     email: str | None = None
+    number_format: str = "{prefix}-{number:06d}"  # str.format with prefix and number
+    credit_note_prefix: str | None = None  # default: "<invoice_prefix>-CN"
     tax_providers: dict[str, str] = Field(default_factory=dict)  # jurisdiction -> provider (services/taxes.py)
     usage_charge_limit: Amount | None = None  # default per customer and usage period (V5-4180)
     usage_limits: dict[str, Amount] = Field(default_factory=dict)  # default: metric -> quantity per period
@@ -308,7 +310,8 @@ class Subscription(Model):
 
 class InvoiceLine(Model):
     kind: Literal["recurring", "one_time", "usage", "late_usage", "discount", "commitment", "adjustment",
-                  "credit"] = "recurring"
+                  "credit", "manual"] = "recurring"
+    credited_line: int | None = None  # a credit note's line: the index of the invoice line it credits
     description: str
     charge_code: str | None = None
     quantity: Amount
@@ -353,9 +356,19 @@ class PartySnapshot(Model):
 
 
 class Invoice(Model):
+    """An invoice, or a credit note (`kind`), numbered in its own gapless series at finalization.
+
+    Everything but the fields in invoicing.HASHED_FIELDS_EXCLUDED (status, payments, delivery,
+    storage keys) is covered by `content_hash`, chained to the previous document of the series.
+    """
+
     id: str
+    kind: Literal["invoice", "credit_note"] = "invoice"
     number: str | None = None
+    sequence: int | None = None  # its place in the series (1, 2, ...): the number before formatting
     status: Literal["draft", "finalized", "paid", "void", "uncollectible"]
+    credit_note_of: str | None = None  # a credit note: the invoice it corrects
+    reason: str | None = None  # a credit note's or a void's reason
     customer_id: str
     billing_entity_id: str
     bill_run_id: str | None = None
@@ -368,8 +381,14 @@ class Invoice(Model):
     subtotal: Amount
     tax_total: Amount
     total: Amount
-    amount_due: Amount
+    amount_due: Amount  # as issued; what is left after payments and credits: amount_remaining
+    amount_paid: Amount = Decimal("0")
+    amount_credited: Amount = Decimal("0")
+    amount_remaining: Amount | None = None
+    credits: list[dict] = Field(default_factory=list)  # credit notes issued against it: id, number, lines
+    status_history: list[dict] = Field(default_factory=list)  # {status, at, by, reason}
     notes: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, str] = Field(default_factory=dict)  # e.g. PO number, project code
     tax_provider: str | None = None
     tax_rounding: str | None = None  # the rule applied, stated
     exchange_rate: dict[str, str] | None = None  # the ECB reference rate to the seller's currency, at creation

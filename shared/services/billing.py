@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
 from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
-from shared.billing.invoicing import content_hash, totals
+from shared.billing.invoicing import content_hash, document_number, totals
 from shared.billing.models import (
     BillingEntity,
     Customer,
@@ -102,25 +102,42 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
 
 def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> None:
     """Number, hash and write the invoice with everything it bills, in one transaction."""
-    invoice.status = "finalized"
-    invoice.finalized_at = invoice.created_at
-    series = f"SEQ#{draft.entity.id}#invoice"
-    sequence, previous_hash = ports.repo.store.counter(series)
-    invoice.number = f"{draft.entity.invoice_prefix}-{sequence + 1:06d}"
-    invoice.previous_hash = previous_hash or None
-    invoice.content_hash = content_hash(invoice)
-    operations = [Put(ports.repo.invoice_item(invoice)), CounterAdvance(series, sequence, invoice.content_hash)]
+    operations = []
     for marker in draft.markers:
         marker.data["invoice_id"] = marker.data["invoice_id"] or invoice.id
         operations.append(Put(marker, 1 if marker.data["invoice_id"] != invoice.id else None))
     operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
     for sub in draft.changed:
         operations.append(Put(ports.repo.subscription_item(sub), sub.version))
+    finalize_document(ports, actor, invoice, draft.entity, operations,
+                      {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
+    for sub in draft.changed:
         sub.version += 1
-    audit = ports.audit(actor, "invoice.finalized", "invoice", invoice.id, after={
-        "number": invoice.number, "total": str(invoice.total), "currency": invoice.currency,
-        "subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
-    ports.repo.store.transact(operations, [audit])
+
+
+def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: BillingEntity,
+                      operations: list, audit_extra: dict | None = None, expected_version: int | None = None) -> None:
+    """Give a draft invoice or credit note the next number of its series, hash it (chained to the
+    previous document of the series) and write it with `operations`, all or nothing. Concurrent
+    finalizations of one series conflict on the counter: one wins, the others retry (ConflictError)."""
+    series = "credit_note" if document.kind == "credit_note" else "invoice"
+    prefix = (entity.credit_note_prefix or f"{entity.invoice_prefix}-CN") if series == "credit_note" \
+        else entity.invoice_prefix
+    counter = f"SEQ#{entity.id}#{series}"
+    sequence, previous_hash = ports.repo.store.counter(counter)
+    document.status = "finalized"
+    document.finalized_at = ports.clock.now()
+    document.sequence = sequence + 1
+    document.number = document_number(entity.number_format, prefix, sequence + 1)
+    document.previous_hash = previous_hash or None
+    document.amount_remaining = document.amount_due
+    document.status_history = [{"status": "finalized", "at": document.finalized_at.isoformat(), "by": actor.name}]
+    document.content_hash = content_hash(document)
+    audit = ports.audit(actor, f"{document.kind}.finalized", document.kind, document.id, after={
+        "number": document.number, "total": str(document.total), "currency": document.currency,
+        **(audit_extra or {})})
+    ports.repo.store.transact([Put(ports.repo.invoice_item(document), expected_version),
+                               CounterAdvance(counter, sequence, document.content_hash), *operations], [audit])
 
 
 def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str) -> Invoice | None:

@@ -13,9 +13,10 @@ from shared.services.ids import new_id
 
 # What each role may do. Reading is open to every role.
 PERMISSIONS: dict[str, set[str]] = {
-    "admin": {"read", "contracts:write", "usage:write", "billing:run", "entities:write", "keys:write"},
+    "admin": {"read", "contracts:write", "usage:write", "billing:run", "invoices:write", "entities:write",
+              "keys:write"},
     "cre": {"read", "contracts:write", "usage:write"},
-    "finance": {"read", "billing:run"},
+    "finance": {"read", "billing:run", "invoices:write"},
 }
 
 

@@ -76,6 +76,16 @@ class _Validated(Model):
         return check_region(value, info.data.get("country"))
 
 
+def _check_number_format(value: str) -> str:
+    try:
+        numbers = {value.format(prefix="P", number=n) for n in (1, 2, 10**5)}
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"'{value}' is not a number format with {{prefix}} and {{number}}: {error}") from None
+    if len(numbers) != 3 or "{number" not in value:
+        raise ValueError("the number format must contain {number} so every document gets its own number")
+    return value
+
+
 class BillingEntityCreate(_Validated):
     code: str = Field(pattern=CODE)
     name: str = Field(min_length=1, max_length=200)
@@ -84,6 +94,10 @@ class BillingEntityCreate(_Validated):
     tax_registrations: dict[str, str] = Field(default_factory=dict)
     currency: str
     invoice_prefix: str = Field(pattern=r"^[A-Z0-9][A-Z0-9\-]{0,15}$")
+    credit_note_prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9][A-Z0-9\-]{0,15}$",
+                                           description="default: <invoice_prefix>-CN")
+    number_format: str = Field(default="{prefix}-{number:06d}", max_length=40,
+                               description="str.format with {prefix} and {number}, e.g. '{prefix}{number:08d}'")
     address_lines: list[str] = Field(default_factory=list, max_length=6)
     email: EmailStr | None = None
     tax_providers: dict[str, Literal["rules", "avalara", "stripe_tax", "not_collected"]] = Field(
@@ -91,6 +105,11 @@ class BillingEntityCreate(_Validated):
     japan_consumption_tax: bool = True
     usage_charge_limit: Amount | None = Field(default=None, ge=0, description="per customer and usage period")
     usage_limits: dict[str, Amount] = Field(default_factory=dict, description="metric -> quantity per period")
+
+    @field_validator("number_format")
+    @classmethod
+    def _number_format(cls, value: str) -> str:
+        return _check_number_format(value)
 
 
 class CustomerCreate(_Validated):
@@ -475,3 +494,45 @@ class InvoicePreviewRequest(Model):
         if self.period_start and self.as_of:
             raise PydanticCustomError("preview", "give period_start or as_of, not both")
         return self
+
+
+class CreditLineInput(Model):
+    line: int | None = Field(default=None, ge=0, description="index of the invoice line credited")
+    amount: Amount = Field(gt=0, description="net amount credited on that line (tax is added)")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class CreditNoteCreate(Model):
+    invoice_id: str
+    reason: str = Field(min_length=1, max_length=500)
+    lines: list[CreditLineInput] | None = Field(default=None, max_length=200,
+                                                description="omit to credit the whole invoice")
+
+
+class ManualLineInput(Model):
+    description: str = Field(min_length=1, max_length=500)
+    quantity: Amount = Field(default=Decimal("1"), gt=0)
+    unit_price: Amount
+    tax_code: str | None = Field(default=None, max_length=32)
+    gl_code: str | None = Field(default=None, max_length=32)
+    period_start: dt.date | None = None
+    period_end: dt.date | None = Field(default=None, description="exclusive")
+
+
+class ManualInvoiceCreate(Model):
+    customer_id: str
+    lines: list[ManualLineInput] = Field(min_length=1, max_length=200)
+    custom_fields: dict[str, str] = Field(default_factory=dict, max_length=20, description="e.g. po_number")
+    notes: list[str] = Field(default_factory=list, max_length=10)
+
+
+class StatusChange(Model):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PaymentCreate(Model):
+    invoice_id: str
+    amount: Amount = Field(gt=0)
+    received_on: dt.date | None = Field(default=None, description="default: today on the platform clock")
+    method: Literal["bank_transfer", "check", "card", "other"] = "bank_transfer"
+    reference: str | None = Field(default=None, max_length=200)

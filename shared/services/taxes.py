@@ -9,7 +9,7 @@ US buyer with no provider configured fails that account in the bill run (never a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -93,10 +93,14 @@ def tax_request(entity: BillingEntity, customer: Customer, invoice: Invoice) -> 
                       document_id=invoice.id)
 
 
-def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer, invoice: Invoice) -> None:
-    """Tax lines, the required wording, totals, the ECB rate and memo lines, onto a draft invoice."""
+def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer, invoice: Invoice,
+              tax_date=None) -> None:
+    """Tax lines, the required wording, totals, the ECB rate and memo lines, onto a draft invoice.
+    `tax_date`: the date whose rules apply (a credit note: its invoice's issue date)."""
     setup = setup or TaxSetup()
     request = tax_request(entity, customer, invoice)
+    if tax_date is not None:
+        request = replace(request, invoice_date=tax_date)
     provider = provider_for(request, setup.providers(entity), default=rules_for(entity))
     result = provider.calculate(request)
     invoice.tax_lines = result.tax_lines
