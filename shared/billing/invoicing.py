@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from decimal import Decimal
 
+from shared.billing.csvs import csv_text, text_cell
 from shared.billing.models import Invoice, InvoiceLine
 from shared.billing.money import ZERO, round_money
 
@@ -36,3 +38,22 @@ def content_hash(invoice: Invoice) -> str:
     content = invoice.model_dump(mode="json", exclude=HASHED_FIELDS_EXCLUDED)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+LINE_COLUMNS = ("document_number", "line", "kind", "description", "charge_code", "subscription_id", "external_id",
+                "period_start", "period_end_inclusive", "quantity", "unit_price", "amount", "currency", "gl_code",
+                "tax_code", "metric_code", "group", "usage_records", "proration")
+
+
+def lines_csv(document: Invoice) -> str:
+    """The lines of an invoice or credit note as CSV (end dates inclusive)."""
+    rows = []
+    for index, line in enumerate(document.lines):
+        last_day = line.period_end - timedelta(days=1) if line.period_end else None
+        rows.append([document.number or "", index, line.kind, text_cell(line.description), line.charge_code or "",
+                     line.subscription_id or "", line.external_id or "", line.period_start or "", last_day or "",
+                     format(line.quantity, "f"), format(line.unit_price, "f"), format(line.amount, "f"),
+                     line.currency, line.gl_code or "", line.tax_code or "", line.metric_code or "",
+                     line.group or "", "" if line.usage_records is None else line.usage_records,
+                     text_cell(line.proration)])
+    return csv_text(LINE_COLUMNS, rows)

@@ -110,3 +110,12 @@ def test_the_chain_names_the_first_document_changed_behind_the_platforms_back(pl
     chain = book.ok(book.get("/billing-entities/uk-ltd/chain-verification"))
     assert chain["ok"] is False and chain["first_broken"]["number"] == "UK00001"
     assert "changed after finalization" in chain["first_broken"]["problem"]
+
+
+def test_the_lines_as_csv(book):
+    invoice = next(i for i in book.ok(book.get("/invoices", customer_id="MUSTER"))["data"] if i["number"] == "UK00001")
+    response = book.get(f"/invoices/{invoice['id']}/lines.csv")
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
+    header, first, second, _ = response.body.decode().split("\r\n")
+    assert header.startswith("document_number,line,kind,description")
+    assert first.startswith("UK00001,0,manual,Consulting 0,,,,2025-03-01,2025-03-01,1,1000.00,")

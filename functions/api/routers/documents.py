@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
 from functions.api.routers.common import actor, ports
+from shared.billing.invoicing import lines_csv
 from shared.billing.models import Invoice
 from shared.documents.ubl import invoice_to_ubl
 from shared.services import invoice_lifecycle as lifecycle
@@ -106,3 +107,16 @@ def verify_chain(entity_id: str,
     """Recompute each document's hash in number order and name the first broken link."""
     actor(router).require("read")
     return lifecycle.verify_chain(ports(router), entity_id, series)
+
+
+@router.get("/v1/invoices/<invoice_id>/lines.csv", tags=["invoices"],
+            responses={200: {"description": "the lines as CSV", "content": {"text/csv": {}}}})
+def invoice_lines_csv(invoice_id: str):
+    actor(router).require("read")
+    document = ports(router).repo.get_invoice(invoice_id)
+    if document is None:
+        from shared.billing.errors import NotFoundError
+
+        raise NotFoundError(f"no invoice or credit note '{invoice_id}'", param="id")
+    return Response(status_code=200, body=lines_csv(document), content_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{document.number or document.id}.csv"'})
