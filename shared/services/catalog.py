@@ -172,15 +172,19 @@ def plan_versions(ports: Ports, code: str) -> list[Plan]:
 
 
 # metrics and coupons ----------------------------------------------------------------
-def create_metric(ports: Ports, actor: Actor, body: MetricCreate) -> Metric:
+def _create_coded(ports: Ports, actor: Actor, obj: Metric | Coupon, item, kind: str):
+    """Write a catalog object keyed by its code, once: a second one with the code is a 409."""
     actor.require("contracts:write")
-    metric = Metric(created_at=ports.clock.now(), **body.model_dump())
     try:
-        ports.repo.store.transact([Put(ports.repo.metric_item(metric))],
-                                  [ports.audit(actor, "metric.created", "metric", metric.code, after=metric)])
+        ports.repo.store.transact([Put(item)], [ports.audit(actor, f"{kind}.created", kind, obj.code, after=obj)])
     except ConflictError:
-        raise ConflictError(f"a metric with code '{body.code}' exists", param="code") from None
-    return metric
+        raise ConflictError(f"a {kind} with code '{obj.code}' exists", param="code") from None
+    return obj
+
+
+def create_metric(ports: Ports, actor: Actor, body: MetricCreate) -> Metric:
+    metric = Metric(created_at=ports.clock.now(), **body.model_dump())
+    return _create_coded(ports, actor, metric, ports.repo.metric_item(metric), "metric")
 
 
 def get_metric(ports: Ports, code: str, param: str = "code") -> Metric:
@@ -191,14 +195,8 @@ def get_metric(ports: Ports, code: str, param: str = "code") -> Metric:
 
 
 def create_coupon(ports: Ports, actor: Actor, body: CouponCreate) -> Coupon:
-    actor.require("contracts:write")
     coupon = Coupon(created_at=ports.clock.now(), **body.model_dump())
-    try:
-        ports.repo.store.transact([Put(ports.repo.coupon_item(coupon))],
-                                  [ports.audit(actor, "coupon.created", "coupon", coupon.code, after=coupon)])
-    except ConflictError:
-        raise ConflictError(f"a coupon with code '{body.code}' exists", param="code") from None
-    return coupon
+    return _create_coded(ports, actor, coupon, ports.repo.coupon_item(coupon), "coupon")
 
 
 def get_coupon(ports: Ports, code: str, param: str = "code") -> Coupon:

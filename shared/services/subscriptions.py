@@ -139,13 +139,19 @@ def _redeem(ports: Ports, sub: Subscription, plan: Plan, code: str, on: date, pa
     return coupon
 
 
-def redeem_coupon(ports: Ports, actor: Actor, sub_id: str, body: CouponRedeem) -> Subscription:
-    """Apply a coupon from today's billing cycle on (or from the start of a future subscription)."""
+def _live(ports: Ports, actor: Actor, sub_id: str) -> tuple[Subscription, date]:
+    """A subscription a contract change may apply to (not terminated), and today."""
     actor.require("contracts:write")
     sub = get_subscription(ports, sub_id)
     today = ports.clock.now().date()
     if sub.status_on(today) == "terminated":
         raise ConflictError(f"subscription {sub.id} is terminated", code="already_terminated")
+    return sub, today
+
+
+def redeem_coupon(ports: Ports, actor: Actor, sub_id: str, body: CouponRedeem) -> Subscription:
+    """Apply a coupon from today's billing cycle on (or from the start of a future subscription)."""
+    sub, today = _live(ports, actor, sub_id)
     plan = plans_for(ports, [sub])[sub.plan_code][sub.plan_version_on(today)]
     before = sub.model_copy(deep=True)
     coupon = _redeem(ports, sub, plan, body.code, max(today, sub.start_date), "code")
@@ -164,11 +170,7 @@ def redeem_coupon(ports: Ports, actor: Actor, sub_id: str, body: CouponRedeem) -
 
 def migrate_plan_version(ports: Ports, actor: Actor, sub_id: str, body: PlanMigration) -> Subscription:
     """Move a grandfathered subscription to another version of its plan from a period start on."""
-    actor.require("contracts:write")
-    sub = get_subscription(ports, sub_id)
-    today = ports.clock.now().date()
-    if sub.status_on(today) == "terminated":
-        raise ConflictError(f"subscription {sub.id} is terminated", code="already_terminated")
+    sub, today = _live(ports, actor, sub_id)
     versions = {p.plan_version: p for p in ports.repo.plan_versions(sub.plan_code)}
     target = body.plan_version or max(versions)
     if target not in versions:
