@@ -11,7 +11,8 @@ from stacks.config import BillingConfig
 from stacks.constructs.api import Api
 from stacks.constructs.data import Data
 from stacks.constructs.documents import Documents
-from stacks.constructs.events import Bus, Webhooks
+from stacks.constructs.events import Bus, MailEvents, Webhooks
+from stacks.constructs.finance import Finance, finance_emails
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.reference import ReferenceRates
 from stacks.constructs.usage import UsageImport
@@ -45,6 +46,7 @@ class BillingStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": "billing",
                 "POWERTOOLS_METRICS_NAMESPACE": "Billing",
                 "LOG_LEVEL": "INFO",
+                **finance_emails(self),  # CRE_EMAIL, FINANCE_EMAIL
             },
         )
 
@@ -84,6 +86,12 @@ class BillingStack(Stack):
             billing_table=data.billing_table,
             access_logs_bucket=documents.access_logs_bucket,
         )
+        MailEvents(self, "MailEvents", factory=factory, billing_table=data.billing_table,
+                   grant_send=documents.grant_send_invoices,
+                   senders=[factory.functions["invoice_deliver"], factory.functions["api"]])
+        Finance(self, "Finance", factory=factory, bus=bus, billing_table=data.billing_table,
+                exports_bucket=documents.exports_bucket, grant_send=documents.grant_send_invoices,
+                api=factory.functions["api"])
         Monitoring(
             self,
             "Monitoring",

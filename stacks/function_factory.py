@@ -82,9 +82,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "invoice_deliver": FunctionSpec(60, 512, "BillRun: e-mail the invoice (SES)"),
     "billrun_complete": FunctionSpec(60, 512, "BillRun: record the bill run's outcome"),
     "webhooks_dispatch": FunctionSpec(60, 512, "Deliver billing events to webhook endpoints"),
+    "delivery_events": FunctionSpec(30, 256, "Append SES delivery events to the invoice's delivery log"),
     # Lambda's maximum: a file is ingested 1,000 rows per request, a large one takes minutes.
     "usage_import": FunctionSpec(900, 1024, "Import usage files dropped in UsageImportBucket"),
     "fx_rates_fetch": FunctionSpec(60, 512, "Daily copy of ECB's euro reference rates to ExportsBucket"),
+    "revenue_schedules": FunctionSpec(60, 512, "Revenue schedules of finalized invoices; terminations"),
+    # reads every schedule of a billing entity once a month
+    "finance_exports": FunctionSpec(300, 1024, "Finance exports and the reconciliation checks"),
 }
 
 

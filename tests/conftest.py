@@ -1,7 +1,13 @@
+import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+
+# The stack gives every function these; handlers build their Powertools objects at import, and a
+# test may import a handler before the local runtime has set them for the process.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "billing")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Billing")
 
 from shared.billing.models import Invoice, InvoiceLine, PartySnapshot
 

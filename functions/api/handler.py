@@ -22,9 +22,11 @@ from functions.api.routers import (
     api_keys,
     billing,
     customers,
+    deliveries,
     documents,
     entities,
     plans,
+    revenue,
     subscriptions,
     usage,
     webhooks,
@@ -37,7 +39,8 @@ from shared.services.wiring import default_ports
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (entities, customers, plans, subscriptions, usage, documents, billing, api_keys, webhooks):
+for module in (entities, customers, plans, subscriptions, usage, documents, billing, deliveries, api_keys,
+               webhooks, revenue):
     app.include_router(module.router)
 
 

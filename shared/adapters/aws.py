@@ -1,4 +1,4 @@
-"""Thin boto3 adapters: event publishing, workflow start, document storage, mail."""
+"""Thin boto3 adapters: event publishing, workflow start, document storage, mail, SQS retries."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ class StepFunctionsWorkflows:
 
 
 class S3Documents:
+    """Put and get only. Documents of record are never deleted: there is no delete here, and
+    the DocumentsBucket's Object Lock (stacks/constructs/documents.py) refuses it anyway."""
+
     def __init__(self, bucket: str | None, client=None):
         self.bucket = bucket
         self.client = client or boto3.client("s3")
@@ -81,9 +84,13 @@ class S3Documents:
 
 
 class SesMailer:
-    def __init__(self, sender: str, client=None):
+    """SES v1 SendRawEmail. The identity's default configuration set (stacks/constructs/documents.py)
+    publishes the delivery events; `configuration_set` names another one explicitly."""
+
+    def __init__(self, sender: str, client=None, configuration_set: str | None = None):
         self.sender = sender
         self.client = client or boto3.client("ses")
+        self.configuration_set = configuration_set
 
     def send(
         self,
@@ -93,7 +100,14 @@ class SesMailer:
         html: str | None = None,
         cc: list[str] | None = None,
         attachments: list[tuple[str, bytes, str]] = (),
+        bcc: list[str] | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
+        """Send; returns SES's message id (the `mail.messageId` of its later events).
+
+        BCC recipients are envelope destinations only, never a header. `tags` reach the
+        configuration set's events as `mail.tags` (SES allows letters, digits, `_` and `-`).
+        """
         message = MIMEMultipart("mixed")
         message["Subject"] = subject
         message["From"] = self.sender
@@ -109,17 +123,47 @@ class SesMailer:
             part = MIMEApplication(content, _subtype=mime.split("/")[-1])
             part.add_header("Content-Disposition", "attachment", filename=filename)
             message.attach(part)
+        request: dict = {
+            "Source": self.sender,
+            "Destinations": list(dict.fromkeys([*to, *(cc or []), *(bcc or [])])),
+            "RawMessage": {"Data": message.as_bytes()},
+        }
+        if tags:
+            request["Tags"] = [{"Name": name, "Value": value} for name, value in tags.items()]
+        if self.configuration_set:
+            request["ConfigurationSetName"] = self.configuration_set
         try:
-            response = self.client.send_raw_email(
-                Source=self.sender,
-                Destinations=to + (cc or []),
-                RawMessage={"Data": message.as_bytes()},
-            )
+            response = self.client.send_raw_email(**request)
         except ClientError as error:
             if error.response["Error"]["Code"] in ("Throttling", "ServiceUnavailable"):
                 raise RetryableError(f"SES {error.response['Error']['Code']}") from error
             raise
         return response["MessageId"]
+
+
+class SqsRetries:
+    """Exponential backoff for a message an SQS-triggered function failed: the message stays
+    invisible for the delay (ChangeMessageVisibility), then Lambda receives it again.
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html
+    """
+
+    MAX_SECONDS = 12 * 3600  # SQS's ceiling for a visibility timeout
+
+    def __init__(self, client=None):
+        self.client = client or boto3.client("sqs")
+        self._urls: dict[str, str] = {}
+
+    def queue_url(self, queue_arn: str) -> str:
+        if queue_arn not in self._urls:
+            _, _, _, _, account, name = queue_arn.split(":", 5)
+            self._urls[queue_arn] = self.client.get_queue_url(
+                QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return self._urls[queue_arn]
+
+    def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        self.client.change_message_visibility(
+            QueueUrl=self.queue_url(queue_arn), ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(int(seconds), self.MAX_SECONDS)))
 
 
 def utc_stamp(moment: datetime) -> str:

@@ -10,8 +10,10 @@ leading ' (OWASP, CSV injection).
 1. `recognized_revenue_csv(schedules, month, subscription_ids=None)`: revenue recognized in the
    month, for all accounts or only `subscription_ids` (the annual pre-pay accounts of seed 000
    §6.6: `annual_prepay_subscription_ids`). One row per customer, subscription, charge, bundle
-   component, POB and GL code with revenue in the month; a contract with nothing left to
-   recognize has no row (UC04: after a terminated annual contract's last renewal, its rows stop).
+   component, POB and GL code with revenue in the month, or billed by the month's end for a service
+   period that overlaps it (a $0 contract shows 0.00: seed 000 UC06, and reconciliation finds it);
+   a contract with no service left has no row (UC04: after a terminated annual contract's last
+   renewal, its rows stop).
    month, customer_id, subscription_id, external_id, charge_code, component, pob_identifier,
    gl_code, currency, recognized
 
@@ -39,13 +41,11 @@ leading ' (OWASP, CSV injection).
 
 Due dates (seed 000 §6.6): a month's files are due on the first business day of the next month in
 the billing entity's country: `export_due_date(month, country)`, with `first_business_day`
-skipping the country's weekend and public holidays (the `holidays` package).
+skipping the country's weekend and its public and bank holidays (the `holidays` package).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -53,6 +53,7 @@ from decimal import Decimal
 
 import holidays
 
+from shared.billing.csvs import csv_text, text_cell
 from shared.billing.errors import ValidationError
 from shared.billing.models import Invoice, Plan, Subscription
 from shared.billing.money import ZERO, round_money
@@ -67,7 +68,6 @@ JOURNAL_COLUMNS = ("entry_id", "entry_date", "source", "document", "currency", "
 REGISTER_COLUMNS = ("month", "document_type", "number", "invoice_id", "status", "issue_date", "due_date",
                     "customer_id", "buyer_name", "buyer_country", "currency", "subtotal", "tax_total", "total",
                     "amount_due", "lines", "subscription_ids", "external_ids")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -82,19 +82,6 @@ class GlAccounts:
 
 def _money(amount: Decimal, currency: str) -> str:
     return format(round_money(amount, currency), "f")
-
-
-def _text(value: str | None) -> str:
-    value = value or ""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def _csv(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def previous_month(month: str) -> str:
@@ -117,17 +104,19 @@ def recognized_revenue_csv(schedules: Iterable[RevenueSchedule], month: str,
                            subscription_ids: Collection[str] | None = None) -> str:
     check_month(month)
     totals: dict[tuple, Decimal] = {}
+    first, following = month_bounds(month)
     for s in _selected(schedules, subscription_ids):
         amount = s.recognized_in(month)
-        if amount != 0:
+        in_service = s.billed_period <= month and s.service_start < following and s.service_end > first
+        if amount != 0 or in_service:
             key = (s.customer_id, s.subscription_id or "", s.external_id or "", s.charge_code or "",
                    s.component or "", s.pob_identifier, s.gl_code or "", s.currency)
             totals[key] = totals.get(key, ZERO) + amount
-    rows = [(month, customer, subscription, _text(external), charge, _text(component), pob, gl, currency,
+    rows = [(month, customer, subscription, text_cell(external), charge, text_cell(component), pob, gl, currency,
              _money(amount, currency))
             for (customer, subscription, external, charge, component, pob, gl, currency), amount
             in sorted(totals.items())]
-    return _csv(REVENUE_COLUMNS, rows)
+    return csv_text(REVENUE_COLUMNS, rows)
 
 
 def deferred_rollforward_csv(schedules: Iterable[RevenueSchedule], month: str,
@@ -147,7 +136,7 @@ def deferred_rollforward_csv(schedules: Iterable[RevenueSchedule], month: str,
         if any((opening, billed, recognized, closing)):
             rows.append((month, customer, currency, *(_money(v, currency) for v in (opening, billed, recognized,
                                                                                      closing))))
-    return _csv(ROLLFORWARD_COLUMNS, rows)
+    return csv_text(ROLLFORWARD_COLUMNS, rows)
 
 
 def _entry_rows(entry_id: str, day: date, source: str, document: str, currency: str,
@@ -158,7 +147,7 @@ def _entry_rows(entry_id: str, day: date, source: str, document: str, currency: 
         if amount == 0:
             continue
         debit, credit = (amount, ZERO) if amount > 0 else (ZERO, -amount)
-        rows.append((entry_id, day.isoformat(), source, _text(document), currency, account, _text(description),
+        rows.append((entry_id, day.isoformat(), source, text_cell(document), currency, account, text_cell(description),
                      _money(debit, currency), _money(credit, currency)))
     return rows
 
@@ -205,7 +194,7 @@ def gl_journal_csv(invoices: Iterable[Invoice], schedules: Iterable[RevenueSched
                     *((account, "Revenue" if account != accounts.suspense else "Revenue without GL code", -amount)
                       for account, amount in sorted(by_account.items()))]
         rows += _entry_rows(f"REV-{month}-{currency}", last_day, "recognition", month, currency, postings)
-    return _csv(JOURNAL_COLUMNS, rows)
+    return csv_text(JOURNAL_COLUMNS, rows)
 
 
 def invoice_register_csv(invoices: Iterable[Invoice], month: str) -> str:
@@ -218,17 +207,19 @@ def invoice_register_csv(invoices: Iterable[Invoice], month: str) -> str:
         rows.append((
             month, "credit_note" if is_credit_note(invoice) else "invoice", invoice.number or "", invoice.id,
             invoice.status, invoice.issue_date.isoformat(), invoice.due_date.isoformat(), invoice.customer_id,
-            _text(invoice.buyer.name), invoice.buyer.country, currency, _money(invoice.subtotal, currency),
+            text_cell(invoice.buyer.name), invoice.buyer.country, currency, _money(invoice.subtotal, currency),
             _money(invoice.tax_total, currency), _money(invoice.total, currency),
             _money(invoice.amount_due, currency), str(len(invoice.lines)), ";".join(invoice.subscription_ids),
-            _text(";".join(sorted({line.external_id for line in invoice.lines if line.external_id}))),
+            text_cell(";".join(sorted({line.external_id for line in invoice.lines if line.external_id}))),
         ))
-    return _csv(REGISTER_COLUMNS, rows)
+    return csv_text(REGISTER_COLUMNS, rows)
 
 
 def first_business_day(year: int, month: int, country: str, subdivision: str | None = None) -> date:
-    """The first day of the month that is neither a weekend day nor a public holiday in `country`
-    (ISO 3166-1 alpha-2; `subdivision` such as "US-NY" or "NY" for regional holidays)."""
+    """The first day of the month that is neither a weekend day nor a public or bank holiday in
+    `country` (ISO 3166-1 alpha-2; `subdivision` such as "US-NY" or "NY" for regional holidays). Bank
+    holidays count where the calendar has them (Japan's 2-3 January, Australia's): banks and Finance
+    teams are closed."""
     if not isinstance(month, int) or not 1 <= month <= 12:
         raise ValidationError(f"{month} is not a month number", param="month")
     if not isinstance(year, int) or not 1 <= year <= 9999:
@@ -236,7 +227,9 @@ def first_business_day(year: int, month: int, country: str, subdivision: str | N
     if subdivision and subdivision.startswith(f"{country}-"):
         subdivision = subdivision[len(country) + 1:]
     try:
-        calendar_ = holidays.country_holidays(country, subdiv=subdivision, years=year)
+        supported = holidays.country_holidays(country, subdiv=subdivision).supported_categories
+        categories = tuple(c for c in (holidays.PUBLIC, holidays.BANK) if c in supported)
+        calendar_ = holidays.country_holidays(country, subdiv=subdivision, years=year, categories=categories)
     except NotImplementedError:
         if subdivision:
             raise ValidationError(f"'{subdivision}' is not a subdivision of '{country}' the holiday calendars know",

@@ -65,6 +65,7 @@ class Customer(Model):
     name: str
     email: str
     cc_emails: list[str] = Field(default_factory=list)
+    bcc_emails: list[str] = Field(default_factory=list)
     country: str
     region: str | None = None
     address_lines: list[str] = Field(default_factory=list)

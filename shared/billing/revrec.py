@@ -526,25 +526,29 @@ def terminate_schedule(schedule: RevenueSchedule, service_end: date, effective: 
     """Service ends at `service_end` (exclusive) with no refund (seed 000 §6.3): what the schedule
     would recognize after the month service ends is recognized in that month, and an unconsumed
     prepayment lapses there. Months before `effective`'s month never change; if service ended
-    before it, the catch-up lands in `effective`'s month.
+    before it, the catch-up lands in `effective`'s month. The schedule's service ends there too
+    (never before it starts). Applying the same termination again changes nothing.
     """
     target = max(month_of(service_end - timedelta(days=1)), month_of(effective))
     amounts = [(min(e.period, target) if e.period >= month_of(effective) else e.period, e.amount)
                for e in schedule.entries]
     if schedule.unscheduled != 0:
         amounts.append((target, schedule.unscheduled))
-    return replace(schedule, entries=_entries(amounts))
+    ends = min(schedule.service_end, max(service_end, schedule.service_start))
+    return replace(schedule, entries=_entries(amounts), service_end=ends)
 
 
 def is_credit_note(document: Invoice) -> bool:
-    return bool(document.lines) and all(line.kind == "credit" for line in document.lines)
+    return document.kind == "credit_note" or (bool(document.lines) and all(line.kind == "credit"
+                                                                              for line in document.lines))
 
 
 def apply_credit_note(schedules: Sequence[RevenueSchedule], credit_note: Invoice) -> list[RevenueSchedule]:
     """Every schedule a credit note's lines credit, adjusted from the credit note's date.
 
-    A credit line names the line it credits by `item_key` (and `subscription_id`); a line exploded
-    into components is credited across them in proportion to what is left of each.
+    A credit line names the line it credits: the invoice (`credit_note_of`) and its line index
+    (`credited_line`), or else by `item_key` (and `subscription_id`); a line exploded into
+    components is credited across them in proportion to what is left of each.
     """
     if not is_credit_note(credit_note):
         raise ValidationError("a credit note's lines are all of kind 'credit'", param="lines")
@@ -552,13 +556,18 @@ def apply_credit_note(schedules: Sequence[RevenueSchedule], credit_note: Invoice
     for index, line in enumerate(credit_note.lines):
         if line.amount >= 0:
             raise ValidationError("a credit line has a negative amount", param=f"lines[{index}].amount")
-        if not line.item_key:
-            raise ValidationError("a credit line names the line it credits by item_key",
-                                  param=f"lines[{index}].item_key")
-        targets = [i for i, s in enumerate(updated)
-                   if s.item_key == line.item_key and s.subscription_id == line.subscription_id and s.amount > 0]
+        if credit_note.credit_note_of and line.credited_line is not None:
+            targets = [i for i, s in enumerate(updated) if s.invoice_id == credit_note.credit_note_of
+                       and s.line_index == line.credited_line and s.amount > 0]
+        elif line.item_key:
+            targets = [i for i, s in enumerate(updated)
+                       if s.item_key == line.item_key and s.subscription_id == line.subscription_id and s.amount > 0]
+        else:
+            raise ValidationError("a credit line names the invoice line it credits (credited_line or item_key)",
+                                  param=f"lines[{index}].credited_line")
         if not targets:
-            raise ValidationError(f"no revenue schedule bills '{line.item_key}'", param=f"lines[{index}].item_key")
+            raise ValidationError(f"no revenue schedule bills the credited line {line.credited_line or line.item_key}",
+                                  param=f"lines[{index}]")
         nets = [updated[i].net for i in targets]
         if sum(nets, ZERO) < -line.amount:
             raise ValidationError(f"credit {-line.amount} exceeds what is left of '{line.item_key}'",

@@ -198,6 +198,28 @@ def cmd_audit_list(args):
     emit({"data": [e.model_dump(mode="json") for e in data], "has_more": more})
 
 
+def cmd_design_check(args) -> int:
+    """Seed 002 design check, offline: the same validation as POST /v1/designs/check."""
+    from pydantic import TypeAdapter
+
+    from shared.billing.design import CommercialTerm, parse_design
+    from shared.billing.errors import ValidationError
+    from shared.services.revenue import design_violations
+
+    texts = {}
+    for name in ("file", "ledger"):
+        path = getattr(args, name)
+        try:
+            texts[name] = Path(path).read_bytes() if path else None
+        except OSError as error:
+            raise ValidationError(f"cannot read {path}: {error.strerror}", param=name) from None
+    design = parse_design(texts["file"])
+    ledger = TypeAdapter(list[CommercialTerm]).validate_json(texts["ledger"]) if texts["ledger"] else None
+    violations = design_violations(design, ledger)
+    emit({"valid": not violations, "violations": violations})
+    return 1 if violations else 0
+
+
 def cmd_demo(args):
     from shared.cli.demo import run_demo
 
@@ -285,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("object-id", "actor", "action"):
         p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
 
+    design = group("design", "seed 002 subscription designs")
+    p = design.add_parser("check", help="report every violation of a design JSON (exit 1 when there are some)")
+    p.add_argument("file", help="the design: seed 002's output JSON")
+    p.add_argument("--ledger", help="the commercial terms ledger (JSON list) DS-008 checks prices against")
+    p.set_defaults(func=cmd_design_check)
+
     demo = commands.add_parser("demo", help="run the whole platform locally and bill a sample book")
     demo.add_argument("--out", default="out/demo")
     demo.add_argument("--clock", default="2025-03-01T00:00:00Z")
@@ -299,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except BillingError as error:
         print(json.dumps({"error": error.to_dict()}, indent=2), file=sys.stderr)
         return 2
@@ -312,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "message": f"{param}: {first['msg']}", "param": param}}, indent=2),
               file=sys.stderr)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ class Documents(Protocol):
 
 class Mailer(Protocol):
     def send(self, to: list[str], subject: str, text: str, html: str | None = None,
-             cc: list[str] | None = None, attachments: list[tuple[str, bytes, str]] = ()) -> str: ...
+             cc: list[str] | None = None, attachments: list[tuple[str, bytes, str]] = (),
+             bcc: list[str] | None = None, tags: dict[str, str] | None = None) -> str: ...
 
 
 @dataclass

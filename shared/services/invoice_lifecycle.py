@@ -200,7 +200,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate) -> In
         entity = get_entity(ports, invoice.billing_entity_id)
         lines = [invoice.lines[i].model_copy(update={
             "kind": "credit", "amount": -amount, "quantity": Decimal(1), "unit_price": -amount,
-            "credited_line": i, "item_key": None,
+            "credited_line": i,
             "description": f"Credit: {invoice.lines[i].description}"}) for i, amount in wanted.items()]
         today = ports.clock.now().date()
         note = Invoice(id=new_id("cn"), kind="credit_note", status="draft", credit_note_of=invoice.id,
@@ -232,7 +232,9 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate) -> In
                               {"credit_note_of": invoice.id, "reason": body.reason})
         except ConflictError:
             continue
-        ports.publish(actor, "credit_note.finalized", {"credit_note": note.model_dump(mode="json")})
+        # the revenue schedules of the credited invoice follow the same event as any finalized document
+        ports.publish(actor, "invoice.finalized", {"invoice_id": note.id, "customer_id": note.customer_id,
+                                                   "credit_note_of": invoice.id, "bill_run_id": None})
         return note
     raise ConflictError("the invoice or the credit-note series kept changing; retry", code="concurrent_modification")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.billing.errors import ConflictError, NotFoundError, ValidationError
+from shared.billing.errors import ConflictError, NotFoundError
 from shared.billing.models import Invoice
 from shared.services.catalog import get_customer
 from shared.services.context import Actor, Ports
@@ -78,18 +78,7 @@ def read_pdf(ports: Ports, invoice_id: str) -> tuple[Invoice, bytes]:
 
 def deliver(ports: Ports, actor: Actor, invoice_id: str,
             compose: Callable[[Invoice], tuple[str, str, str]]) -> Invoice:
-    """Email the PDF to the customer (To + CC) once; a repeat does not send again."""
-    invoice, pdf = read_pdf(ports, invoice_id)
-    if invoice.delivery_status == "sent":
-        return invoice
-    customer = get_customer(ports, invoice.customer_id)
-    if not customer.email:
-        raise ValidationError(f"customer {customer.id} has no email", param="email")
-    subject, text, html = compose(invoice)
-    message_id = ports.mailer.send(
-        to=[customer.email], cc=customer.cc_emails, subject=subject, text=text, html=html,
-        attachments=[(f"{invoice.number}.pdf", pdf, PDF)])
-    invoice.delivery_status = "sent"
-    ports.repo.update_invoice(invoice, [ports.audit(actor, "invoice.sent", "invoice", invoice.id, after={
-        "to": [customer.email], "cc": customer.cc_emails, "message_id": message_id})])
-    return invoice
+    """Email the PDF to the customer (To, CC, BCC) once and log it; see shared/services/delivery.py."""
+    from shared.services.delivery import deliver as deliver_once  # delivery imports this module
+
+    return deliver_once(ports, actor, invoice_id, compose)

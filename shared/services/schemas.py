@@ -116,6 +116,7 @@ class CustomerCreate(_Validated):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
     cc_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
+    bcc_emails: list[EmailStr] = Field(default_factory=list, max_length=10)
     external_id: str | None = Field(default=None, pattern=CODE)
     country: str
     region: str | None = None

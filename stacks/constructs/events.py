@@ -1,12 +1,16 @@
 """The billing event bus and its fan-out:
-rule AllBillingEvents -> WebhooksQueue (DLQ WebhooksDlq) -> webhooks_dispatch."""
+rule AllBillingEvents -> WebhooksQueue (DLQ WebhooksDlq) -> webhooks_dispatch;
+and SES's events on the default bus: rule InvoiceMailEvents -> delivery_events."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -16,7 +20,10 @@ from stacks.function_factory import FUNCTIONS, FunctionFactory
 
 EVENT_SOURCE = "billing"
 WEBHOOKS_BATCH_SIZE = 10
-WEBHOOKS_MAX_RECEIVE_COUNT = 5
+WEBHOOKS_MAX_RECEIVE_COUNT = 5  # = shared.services.webhooks.MAX_ATTEMPTS (tests/infrastructure check it)
+# SES's EventBridge detail-types for the configuration set's events
+# (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-ses.html).
+SES_DETAIL_TYPES = ["Email Delivered", "Email Bounced", "Email Complaint Received", "Email Rejected"]
 
 
 class Bus(Construct):
@@ -28,6 +35,10 @@ class Bus(Construct):
 
 
 class Webhooks(Construct):
+    """Webhook fan-out; webhooks_dispatch stores each event and each delivery attempt (BillingTable RW)
+    and delays a failed message's retry itself (sqs:ChangeMessageVisibility, part of the event
+    source's consume grant)."""
+
     def __init__(
         self,
         scope: Construct,
@@ -82,5 +93,37 @@ class Webhooks(Construct):
                 report_batch_item_failures=True,
             )
         )
-        billing_table.grant_read_data(self.dispatch)
+        billing_table.grant_read_write_data(self.dispatch)
         nag.acknowledge_table_access(self.dispatch.role, billing_table)
+
+
+class MailEvents(Construct):
+    """SES events of invoice emails (the MailFrom identity's configuration set publishes them to
+    the account's default bus) -> `delivery_events`, which appends them to the invoice's log.
+    Also lets `senders` (the functions that email invoices) send through that configuration set."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: FunctionFactory,
+        billing_table: dynamodb.ITable,
+        grant_send: Callable[[iam.IGrantable], None],
+        senders: Sequence[iam.IGrantable] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = factory.function(self, "delivery_events")
+        billing_table.grant_read_write_data(self.function)
+        nag.acknowledge_table_access(self.function.role, billing_table)
+        self.rule = events.Rule(
+            self,
+            "InvoiceMailEvents",
+            description="SES delivery, bounce, complaint and reject events of invoice emails",
+            event_bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
+            event_pattern=events.EventPattern(source=["aws.ses"], detail_type=SES_DETAIL_TYPES),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=185,
+                                            max_event_age=Duration.hours(24))],
+        )
+        for sender in senders:
+            grant_send(sender)

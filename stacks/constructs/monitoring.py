@@ -68,6 +68,14 @@ class Monitoring(Construct):
             "A BillRun execution failed (ListDue or Complete failed after retries).",
             action,
         )
+        self._alarm(
+            "MissingContracts",
+            cw.Metric(namespace="Billing", metric_name="MissingContracts", dimensions_map={"service": "billing"},
+                      period=PERIOD, statistic="Maximum"),
+            "A live contract is missing from its invoice or from a Finance export (seed 000 §7); CRE and "
+            "Finance were emailed the list (finance_exports logs).",
+            action,
+        )
         for name, fn in functions.items():
             self._alarm(
                 f"{name}Errors",

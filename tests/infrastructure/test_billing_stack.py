@@ -36,6 +36,8 @@ COMMON_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "LOG_LEVEL",
+    "CRE_EMAIL",  # issue 7: who the reconciliation emails
+    "FINANCE_EMAIL",
 }
 OUTPUTS = {
     "ApiUrl",
@@ -414,6 +416,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "Data/IdempotencyTable": {READ, RW},
         "Documents/DocumentsBucket": {"s3:GetObject*"},
         "Documents/ExportsBucket": {"s3:GetObject"},  # ECB rates for previews
+        "Documents/MailFrom": {"ses:SendRawEmail"},  # resend
         "Workflows/BillRun": {"states:StartExecution", "states:DescribeExecution"},
         "Events/EventBus": {"events:PutEvents"},
     },
@@ -439,8 +442,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "Events/EventBus": {"events:PutEvents"},
     },
     "webhooks_dispatch": {
-        "Data/BillingTable": {READ},
-        "Webhooks/WebhooksQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage"},
+        "Data/BillingTable": {READ, RW},  # stored events and delivery attempts, for replay
+        "Webhooks/WebhooksQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
     },
 }
 GUARDED = [
@@ -555,7 +558,7 @@ def test_alarms_notify_the_encrypted_topic(synth: Synthesized) -> None:
     topic_id = synth.id_of("Monitoring/AlarmTopic")
     assert "KmsMasterKeyId" in synth.resources[topic_id]["Properties"]
     alarms = synth.of_type("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 2 + len(FUNCTIONS)
+    assert len(alarms) == 3 + len(FUNCTIONS)
     watched = {}
     for alarm in alarms.values():
         props = alarm["Properties"]
@@ -565,6 +568,7 @@ def test_alarms_notify_the_encrypted_topic(synth: Synthesized) -> None:
     assert watched == {
         "ApproximateNumberOfMessagesVisible": 1,
         "ExecutionsFailed": 1,
+        "MissingContracts": 1,
         "Errors": len(FUNCTIONS),
     }
 

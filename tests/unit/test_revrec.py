@@ -309,7 +309,7 @@ def test_a_credit_note_names_the_lines_it_credits():
     orphan = invoice(line("-10.00", kind="credit", item_key=None), issue=date(2025, 7, 1))
     with pytest.raises(ValidationError) as error:
         apply_credit_note(schedules, orphan)
-    assert error.value.param == "lines[0].item_key"
+    assert error.value.param == "lines[0].credited_line"
 
 
 def test_termination_recognizes_the_rest_in_the_month_service_ends_and_rows_stop():
