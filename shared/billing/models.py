@@ -50,6 +50,7 @@ class BillingEntity(Model):
     address_lines: list[str] = Field(default_factory=list)
     email: str | None = None
     number_format: str = "{prefix}-{number:06d}"  # str.format with prefix and number
+    revenue_convention: Literal["daily", "monthly"] = "daily"  # ratable recognition by day or by month
     credit_note_prefix: str | None = None  # default: "<invoice_prefix>-CN"
     tax_providers: dict[str, str] = Field(default_factory=dict)  # jurisdiction -> provider (services/taxes.py)
     usage_charge_limit: Amount | None = None  # default per customer and usage period (V5-4180)

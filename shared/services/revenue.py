@@ -156,8 +156,9 @@ def _stored(schedules: Iterable[RevenueSchedule], entity_id: str) -> list[Stored
 
 
 def record_invoice(ports: Ports, finance: Finance, actor: Actor, invoice_id: str,
-                   convention: Convention = "daily") -> list[StoredSchedule]:
-    """Store the schedules of a finalized invoice (or apply a credit note) once; return them."""
+                   convention: Convention | None = None) -> list[StoredSchedule]:
+    """Store the schedules of a finalized invoice (or apply a credit note) once; return them.
+    Ratable lines follow the billing entity's convention (by day, or by month) unless one is given."""
     for _ in range(ATTEMPTS):
         if finance.revenue.is_processed(invoice_id):
             return finance.revenue.invoice_schedules(invoice_id)
@@ -168,7 +169,8 @@ def record_invoice(ports: Ports, finance: Finance, actor: Actor, invoice_id: str
         try:
             if is_credit_note(invoice):
                 return _apply_credit_note(ports, finance, actor, invoice)
-            return _record(ports, finance, actor, invoice, convention)
+            chosen = convention or ports.repo.get_entity(invoice.billing_entity_id).revenue_convention
+            return _record(ports, finance, actor, invoice, chosen)
         except ConflictError:
             continue  # another delivery or a concurrent drawdown wrote meanwhile: read again
     raise RetryableError(f"invoice {invoice_id}: revenue schedules kept conflicting with concurrent writes")
@@ -506,3 +508,17 @@ def _api_metric_codes(imported: ImportedDesign) -> ImportedDesign:
         metrics=[m.model_copy(update={"code": codes[m.code], "name": m.code}) for m in imported.metrics],
         usage_events=[e.model_copy(update={"metric_code": codes.get(e.metric_code, e.metric_code)})
                       for e in imported.usage_events])
+
+
+def export_design(ports: Ports, actor: Actor, subscription_id: str) -> dict:
+    """Seed 002's output shape for a stored subscription: what `POST /v1/designs/import` reads back."""
+    import json
+
+    from shared.billing.design import billing_to_design, dump_design
+    from shared.services.billing import plans_for
+    from shared.services.subscriptions import get_subscription
+
+    actor.require("read")
+    sub = get_subscription(ports, subscription_id, param="subscription_id")
+    plan = plans_for(ports, [sub])[sub.plan_code][sub.plan_version_on(sub.start_date)]
+    return json.loads(dump_design(billing_to_design(plan, sub)))

@@ -100,6 +100,8 @@ class BillingEntityCreate(_Validated):
                                description="str.format with {prefix} and {number}, e.g. '{prefix}{number:08d}'")
     address_lines: list[str] = Field(default_factory=list, max_length=6)
     email: EmailStr | None = None
+    revenue_convention: Literal["daily", "monthly"] = Field(
+        default="daily", description="ratable revenue by day, or by month (half a month for a partial one)")
     tax_providers: dict[str, Literal["rules", "avalara", "stripe_tax", "not_collected"]] = Field(
         default_factory=dict, description="buyer jurisdiction ('US', 'US-CA') -> tax provider")
     japan_consumption_tax: bool = True

@@ -243,3 +243,12 @@ def test_an_add_on_follows_its_base_subscription_and_ends_with_it(platform, book
     book.ok(book.post("/subscriptions/API-2025-002/terminate", {"effective": "end_of_period"}))
     ended = book.ok(book.get("/subscriptions/ADD-1"))
     assert ended["termination"]["service_end"] == "2025-08-01" and ended["status"] == "pending_termination"
+
+
+def test_a_subscription_exports_as_a_seed_002_design_that_the_check_reads(book):
+    design = book.ok(book.get("/subscriptions/API-2025-002/design"))
+    charges = [c["name"] for plan in design["rate_plans"] for c in plan["charges"]]
+    assert "Platform" in charges and {m["pob_identifier"] for m in design["charge_pob_map"]} <= {
+        "BK-OT-RATABLE", "BL-PIT-CONSUMP-PAYGO", "BL-OT-INVRATABLE", "EVT-PIT-CONSUMP-USAGE"}
+    checked = book.ok(book.post("/designs/check", {"design": design}))
+    assert checked["violations"] == [] and checked["valid"] is True

@@ -227,3 +227,9 @@ def import_design(body: DesignImportRequest):
     ingested); a design with violations is refused (422, `design_violations`) and creates nothing."""
     result = revenue.import_design(ports(router), actor(router), body)
     return Response(status_code=201, body=result, content_type="application/json")
+
+
+@router.get("/v1/subscriptions/<subscription_id>/design", tags=["designs"])
+def export_design(subscription_id: str) -> dict:
+    """The subscription in seed 002's design shape (rate plans, charges, POB mapping), for architects."""
+    return revenue.export_design(ports(router), actor(router), subscription_id)
