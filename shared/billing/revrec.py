@@ -103,6 +103,7 @@ DEFAULT_POB_BY_KIND = {
     "recurring": "BK-OT-RATABLE", "discount": "BK-OT-RATABLE", "one_time": "BK-PIT-STARTDATE",
     "usage": "BL-PIT-CONSUMP-PAYGO", "late_usage": "BL-PIT-CONSUMP-PAYGO", "commitment": "BL-PIT-CURRENT_PERIOD",
     "adjustment": "BL-PIT-CURRENT_PERIOD", "credit": "BL-PIT-CURRENT_PERIOD",
+    "manual": "BL-OT-INVRATABLE",  # a one-off line: over its service dates, released when billed
 }
 
 
@@ -566,7 +567,9 @@ def apply_credit_note(schedules: Sequence[RevenueSchedule], credit_note: Invoice
             raise ValidationError("a credit line names the invoice line it credits (credited_line or item_key)",
                                   param=f"lines[{index}].credited_line")
         if not targets:
-            raise ValidationError(f"no revenue schedule bills the credited line {line.credited_line or line.item_key}",
+            credited = (line.item_key if line.credited_line is None
+                        else f"{credit_note.credit_note_of} line {line.credited_line}")
+            raise ValidationError(f"no revenue schedule bills the credited line ({credited})",
                                   param=f"lines[{index}]")
         nets = [updated[i].net for i in targets]
         if sum(nets, ZERO) < -line.amount:

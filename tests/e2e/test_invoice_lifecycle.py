@@ -119,3 +119,18 @@ def test_the_lines_as_csv(book):
     header, first, second, _ = response.body.decode().split("\r\n")
     assert header.startswith("document_number,line,kind,description")
     assert first.startswith("UK00001,0,manual,Consulting 0,,,,2025-03-01,2025-03-01,1,1000.00,")
+
+
+def test_revenue_schedules_follow_the_invoice_and_its_credit_note(book):
+    import time
+
+    invoice = next(i for i in book.ok(book.get("/invoices", customer_id="MUSTER"))["data"] if i["number"] == "UK00001")
+    for _ in range(50):  # schedules are made by the revenue_schedules function, from the events
+        schedules = book.ok(book.get("/revenue-schedules", invoice_id=invoice["id"]))["data"]
+        if schedules and any(s.get("credits") or s.get("net") != s.get("amount") for s in schedules):
+            break
+        time.sleep(0.2)
+    by_line = {s["line"]: s for s in schedules}
+    assert set(by_line) == {0, 1}
+    net = sum(float(e["amount"]) for e in by_line[0]["entries"])
+    assert round(net, 2) == 1000.00 - 300.00  # the credit note took 300.00 off line 0

@@ -454,3 +454,13 @@ def test_drawdown_never_recognizes_more_than_the_prepayment(total_units, uses):
         schedule = recognize_consumption(schedule, Decimal(units), f"2026-{index + 1:02d}")
         assert D(0) <= schedule.scheduled <= D("12000.00")
     assert release_remaining(schedule, "2026-12").scheduled == D("12000.00")
+
+
+def test_every_kind_of_invoice_line_has_a_default_pob():
+    import typing
+
+    from shared.billing.models import InvoiceLine
+    from shared.billing.revrec import DEFAULT_POB_BY_KIND, POB_TEMPLATES
+
+    kinds = set(typing.get_args(InvoiceLine.model_fields["kind"].annotation))
+    assert kinds == set(DEFAULT_POB_BY_KIND) and set(DEFAULT_POB_BY_KIND.values()) <= set(POB_TEMPLATES)
