@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from shared.local.runtime import LambdaInvokeError, LocalRuntime
+from tests.integration.samples import EVENTS, load_sample
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 KEY = "sk_local_integration"
 
 
 def sample(name: str, **replace: str) -> dict:
-    text = (EVENTS / name).read_text().replace("${API_KEY}", KEY)
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return json.loads(text)
+    return load_sample(name, KEY, **replace)
 
 
 @pytest.fixture(scope="module")

@@ -18,16 +18,13 @@ from pathlib import Path
 import pytest
 
 from shared.local.runtime import LocalRuntime
+from tests.integration.samples import load_sample
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 KEY = "sk_local_revenue_integration"
 
 
 def sample(name: str, **replace: str) -> dict:
-    text = (EVENTS / name).read_text().replace("${API_KEY}", KEY)
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return json.loads(text)
+    return load_sample(name, KEY, **replace)
 
 
 @pytest.fixture(scope="module")
