@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from aws_cdk import Duration
@@ -30,6 +29,7 @@ from constructs import Construct
 
 from stacks import nag
 from stacks.constructs.events import EVENT_SOURCE
+from stacks.constructs.schedules import lambda_schedule
 from stacks.function_factory import FunctionFactory
 
 REVENUE_EVENTS = ("invoice.finalized", "subscription.terminated", "subscription.termination_scheduled")
@@ -121,32 +121,7 @@ class Finance(Construct):
         )
 
     def _daily_schedule(self) -> scheduler.CfnSchedule:
-        role = iam.Role(
-            self,
-            "DailyFinanceExportsRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description="Lets EventBridge Scheduler invoke finance_exports",
-        )
-        self.finance_exports.grant_invoke(role)
-        nag.acknowledge_wildcards(
-            role,
-            [f"Resource::{nag.arn_of(self.finance_exports)}:*"],
-            "lambda:InvokeFunction on finance_exports' versions and aliases (grant_invoke adds <function arn>:*).",
-        )
-        return scheduler.CfnSchedule(
-            self,
-            "DailyFinanceExports",
-            description="06:00 UTC daily: exports each billing entity's previous month on its first business day",
-            schedule_expression=EXPORTS_SCHEDULE_EXPRESSION,
-            schedule_expression_timezone="UTC",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.finance_exports.function_arn,
-                role_arn=role.role_arn,
-                input=json.dumps(EXPORTS_SCHEDULE_INPUT),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=6 * 3600, maximum_retry_attempts=5
-                ),
-            ),
-        )
+        return lambda_schedule(
+            self, "DailyFinanceExports", function=self.finance_exports, expression=EXPORTS_SCHEDULE_EXPRESSION,
+            timezone="UTC", payload=EXPORTS_SCHEDULE_INPUT, max_retries=5, max_event_age_seconds=6 * 3600,
+            description="06:00 UTC daily: exports each billing entity's previous month on its first business day")

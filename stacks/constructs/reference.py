@@ -9,14 +9,12 @@ packaged with the code, and a rate older than five ECB days is refused either wa
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from stacks.constructs.schedules import lambda_schedule
 from stacks.function_factory import FunctionFactory
 
 FUNCTION = "fx_rates_fetch"
@@ -34,20 +32,7 @@ class ReferenceRates(Construct):
         self.function.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[rates_object]))
         for reader in readers:
             reader.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[rates_object]))
-        role = iam.Role(self, "ScheduleRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-                        description="Lets EventBridge Scheduler invoke fx_rates_fetch")
-        role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
-                                               resources=[self.function.function_arn]))
-        self.schedule = scheduler.CfnSchedule(
-            self,
-            "DailyExchangeRates",
-            description="Copies ECB's reference rates after their publication, on business days",
-            schedule_expression=SCHEDULE_EXPRESSION,
-            schedule_expression_timezone=SCHEDULE_TIMEZONE,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.function.function_arn, role_arn=role.role_arn, input=json.dumps({"source": "schedule"}),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3),
-            ),
-        )
+        self.schedule = lambda_schedule(
+            self, "DailyExchangeRates", function=self.function, expression=SCHEDULE_EXPRESSION,
+            timezone=SCHEDULE_TIMEZONE, payload={"source": "schedule"}, max_retries=3,
+            description="Copies ECB's reference rates after their publication, on business days")
