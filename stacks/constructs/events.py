@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import nag
+from stacks.constructs.queues import dead_letter_queue
 from stacks.function_factory import FUNCTIONS, FunctionFactory
 
 EVENT_SOURCE = "billing"
@@ -51,18 +52,7 @@ class Webhooks(Construct):
         super().__init__(scope, construct_id)
         dispatch_timeout = FUNCTIONS["webhooks_dispatch"].timeout_seconds
 
-        self.dlq = sqs.Queue(
-            self,
-            "WebhooksDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        nag.acknowledge(
-            self.dlq,
-            "AwsSolutions-SQS3",
-            "WebhooksDlq is itself the dead-letter queue of WebhooksQueue (alarmed on depth > 0).",
-        )
+        self.dlq = dead_letter_queue(self, "WebhooksDlq", of_what="WebhooksQueue (alarmed on depth > 0)")
         self.queue = sqs.Queue(
             self,
             "WebhooksQueue",

@@ -24,11 +24,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import nag
 from stacks.constructs.events import EVENT_SOURCE
+from stacks.constructs.queues import dead_letter_queue
 from stacks.constructs.schedules import lambda_schedule
 from stacks.function_factory import FunctionFactory
 
@@ -70,18 +70,7 @@ class Finance(Construct):
         for fn in (self.finance_exports, api):
             self._grant_exports(fn, exports_bucket)
 
-        self.dlq = sqs.Queue(
-            self,
-            "FinanceEventsDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        nag.acknowledge(
-            self.dlq,
-            "AwsSolutions-SQS3",
-            "FinanceEventsDlq is itself the dead-letter queue of the RevenueEvents and BillRunCompleted targets.",
-        )
+        self.dlq = dead_letter_queue(self, "FinanceEventsDlq", of_what="the RevenueEvents and BillRunCompleted targets")
         self.revenue_rule = events.Rule(
             self,
             "RevenueEvents",
