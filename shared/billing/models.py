@@ -213,10 +213,31 @@ class Plan(Model):
 
 
 class Termination(Model):
-    effective: Literal["immediately", "end_of_period", "on_date"]
+    effective: Literal["immediately", "end_of_period", "on_date", "month", "regret", "change", "transfer"]
     service_end: date  # exclusive
     requested_at: datetime
     requested_by: str
+    reason: str | None = None
+    refund: Literal["none", "prorated", "full"] = "none"  # credit for service billed in advance past the end
+
+
+class Pause(Model):
+    """Invoicing pauses over [start, end); the configuration stays (seed 000 §6.7, V5-2779)."""
+
+    start: date
+    end: date | None = None  # exclusive; None: until resumed
+    requested_at: datetime
+    requested_by: str
+    reason: str | None = None
+
+
+class ContractCharge(Model):
+    """A charge of this contract alone, over [start, end): a setup fee at activation, an early-termination
+    fee, or a recurring charge one event adds and another removes (V5-2811)."""
+
+    charge: Charge
+    start: date
+    end: date | None = None  # exclusive
     reason: str | None = None
 
 
@@ -272,6 +293,8 @@ class Subscription(Model):
     quantity: Amount = Decimal("1")
     billing_alignment: Literal["anniversary", "calendar"] = "anniversary"
     billing_day: int
+    billing_month: int | None = None  # cycles of a year or more: the month of the billing day (V5-4469)
+    billing_weekday: int | None = None  # weekly cycles: ISO weekday, 1 = Monday (V5-4469)
     auto_renew: bool = True
     termination: Termination | None = None
     next_bill_date: date | None = None
@@ -279,6 +302,14 @@ class Subscription(Model):
     coupons: list[CouponRedemption] = Field(default_factory=list)
     prepaid_balance: dict[str, Amount] = Field(default_factory=dict)  # drawdown units left, by usage charge
     usage_billed_until: date | None = None  # usage before this day is invoiced: later events are late
+    trial_end: date | None = None  # exclusive: recurring and one-time charges are free before it
+    pauses: list[Pause] = Field(default_factory=list)
+    contract_charges: list[ContractCharge] = Field(default_factory=list)
+    term_months: int | None = None  # the committed term; with auto_renew the end moves by it
+    early_termination_fee: Amount | None = None  # charged when the contract ends before its end_date
+    replaces: str | None = None  # the subscription this one continues (plan change, change of ownership)
+    replaced_by: str | None = None
+    recheck_from: date | None = None  # billed periods ending after this day are re-checked (credits, proration)
     created_at: datetime
     version: int = 1
 

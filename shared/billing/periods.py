@@ -57,7 +57,8 @@ def first_boundary_on_or_after(start: date, day: int) -> date:
 
 
 def billing_periods(
-    start: date, billing_period: str, billing_day: int, until: date
+    start: date, billing_period: str, billing_day: int, until: date,
+    month: int | None = None, weekday: int | None = None,
 ) -> Iterator[Period]:
     """Consecutive full billing periods, the first containing `start`, covering [start, until).
 
@@ -79,12 +80,13 @@ def billing_periods(
 
 
 def period_containing(
-    start: date, billing_period: str, billing_day: int, day: date
+    start: date, billing_period: str, billing_day: int, day: date,
+    month: int | None = None, weekday: int | None = None,
 ) -> Period:
     """The billing period of a schedule starting at `start` that contains `day`."""
     if day < start:
         raise ValueError(f"{day} is before the schedule starts on {start}")
-    for period in billing_periods(start, billing_period, billing_day, until=OPEN_END):
+    for period in billing_periods(start, billing_period, billing_day, until=OPEN_END, month=month, weekday=weekday):
         if period.contains(day):
             return period
     raise AssertionError("unreachable")  # pragma: no cover

@@ -31,7 +31,7 @@ from shared.billing.models import Charge, InvoiceLine, Metric, Plan, Subscriptio
 from shared.billing.money import ZERO, round_money
 from shared.billing.periods import Period, add_months, billing_periods, period_containing
 from shared.billing.pricing import price_durations, price_quantity, price_transactions, unit_price_for_group
-from shared.billing.schedule import BillingItem
+from shared.billing.schedule import BillingItem, cycle_of
 
 UsageRecord = tuple[datetime, str, Mapping[str, str]]  # timestamp, transaction_id, properties
 UsageReader = Callable[[str, Period], Iterable[UsageRecord]]  # metric code, window -> records
@@ -348,16 +348,17 @@ class _CycleIndex:
 
     def __init__(self, sub: Subscription, billing_period: str):
         self.sub, self.billing_period = sub, billing_period
-        self.first = period_containing(sub.start_date, billing_period, sub.billing_day, sub.start_date)
+        self.first = period_containing(sub.start_date, billing_period, sub.billing_day, sub.start_date, **cycle_of(sub))
 
     def period(self, day: date) -> Period:
         return period_containing(self.sub.start_date, self.billing_period, self.sub.billing_day,
-                                 max(day, self.sub.start_date))
+                                 max(day, self.sub.start_date), **cycle_of(self.sub))
 
     def index(self, day: date) -> int:
         target = self.period(day)
         for number, period in enumerate(billing_periods(self.sub.start_date, self.billing_period,
-                                                        self.sub.billing_day, until=target.end)):
+                                                        self.sub.billing_day, until=target.end,
+                                                        **cycle_of(self.sub))):
             if period == target:
                 return number
         raise AssertionError("unreachable")  # pragma: no cover

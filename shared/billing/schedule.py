@@ -33,6 +33,11 @@ class BillingItem:
         return self.service != self.period
 
 
+def cycle_of(subscription: Subscription) -> dict:
+    """The billing-day options of the subscription's cycles beyond the day of the month."""
+    return {"month": subscription.billing_month, "weekday": subscription.billing_weekday}
+
+
 def charge_items(subscription: Subscription, charge: Charge) -> Iterator[BillingItem]:
     """Every billing item of one charge, in date order (infinite for open-ended contracts).
 
@@ -46,7 +51,7 @@ def charge_items(subscription: Subscription, charge: Charge) -> Iterator[Billing
         day = Period(start, start + timedelta(days=1))
         yield BillingItem(subscription.id, charge.code, day, day, start)
         return
-    for period in billing_periods(start, charge.billing_period, subscription.billing_day,
+    for period in billing_periods(start, charge.billing_period, subscription.billing_day, **cycle_of(subscription),
                                   until=end or OPEN_END):
         service = period.intersect(Period(start, end or OPEN_END))
         if service is None:

@@ -9,7 +9,7 @@ from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import Coupon, CouponRedemption, Plan, PlanChange, Subscription, Termination
 from shared.billing.money import round_money
 from shared.billing.periods import period_containing
-from shared.billing.schedule import next_bill_date, scheduled_items
+from shared.billing.schedule import cycle_of, next_bill_date, scheduled_items
 from shared.services.billing import plans_for
 from shared.services.catalog import get_coupon, get_customer, get_plan
 from shared.services.context import Actor, Ports
@@ -229,7 +229,7 @@ def current_period_end(sub: Subscription, plan: Plan, today: date) -> date:
     if today < sub.start_date:
         return sub.start_date
     ends = [
-        period_containing(sub.start_date, charge.billing_period, sub.billing_day, today).end
+        period_containing(sub.start_date, charge.billing_period, sub.billing_day, today, **cycle_of(sub)).end
         for charge in plan.charges
         if charge.type == "recurring"
     ]
