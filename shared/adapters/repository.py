@@ -308,12 +308,15 @@ class Repository:
             yield invoice
 
     @staticmethod
-    def billed_item(key: str, invoice_id: str, usage: list[dict] | None = None) -> Item:
-        """The marker that `key` (subscription#what#period_start) is billed, written with its invoice."""
+    def billed_item(key: str, invoice_id: str, usage: list[dict] | None = None, fixed: dict | None = None) -> Item:
+        """The marker that `key` (subscription#what#period_start) is billed, written with its invoice:
+        for usage what each group billed, for a recurring or one-time charge the days and amounts."""
         sub_id, rest = key.split("#", 1)
         data = {"key": key, "invoice_id": invoice_id}
         if usage is not None:
             data["usage"] = usage
+        if fixed is not None:
+            data["fixed"] = fixed
         return Item(f"SUB#{sub_id}", f"BILLED#{rest}", "billed_item", data)
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:

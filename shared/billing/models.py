@@ -119,6 +119,7 @@ class Charge(Model):
     timing: Timing = "in_advance"
     price: Amount = Decimal("0")  # flat fee, unit price, package price or overage unit price
     proration: Literal["daily", "none"] = "daily"
+    show_monthly: bool = False  # annual pre-pay (seed 000 §6.3): months between renewals show the service at 0
     gl_code: str | None = None
     tax_code: str | None = None
     description: str | None = None
@@ -189,6 +190,18 @@ class UsageEvent(Model):
     received_at: datetime | None = None
 
 
+class ContractRules(Model):
+    """What a subscription on this plan may do (V5-2779 pauses, V5-2713 regret, V5-2729 trials, V5-3687)."""
+
+    regret_days: int = Field(default=0, ge=0, le=365)  # 0: a subscription cannot be regretted
+    pause_max_times_per_year: int | None = Field(default=None, ge=0)  # None: unlimited
+    pause_max_days_per_year: int | None = Field(default=None, ge=0)
+    pause_min_days: int = Field(default=1, ge=1)
+    pause_max_days: int | None = Field(default=None, ge=1)
+    trial_once_per_customer: bool = False  # a customer gets one trial across all its subscriptions
+    billing_day_change: Literal["next_period", "never"] = "next_period"
+
+
 class Plan(Model):
     code: str
     name: str
@@ -197,6 +210,7 @@ class Plan(Model):
     charges: list[Charge]
     refund_policy: Literal["none", "prorated"] = "none"
     trial_days: int = 0
+    rules: ContractRules = Field(default_factory=ContractRules)
     kind: Literal["base", "add_on"] = "base"  # an add-on plan is subscribed on top of a base subscription
     commitment: Commitment | None = None
     usage_discounts: list[UsageDiscount] = Field(default_factory=list)
@@ -333,6 +347,10 @@ class Subscription(Model):
         end = self.service_end
         if end is not None and today >= end:
             return "terminated"
+        if any(p.start <= today < (p.end or date.max) for p in self.pauses):
+            return "paused"
+        if self.trial_end is not None and today < self.trial_end:
+            return "trialing"
         if self.termination is not None:
             return "pending_termination"
         return "active"
@@ -343,7 +361,7 @@ class Subscription(Model):
 
 class InvoiceLine(Model):
     kind: Literal["recurring", "one_time", "usage", "late_usage", "discount", "commitment", "adjustment",
-                  "credit", "manual"] = "recurring"
+                  "credit", "manual", "proration"] = "recurring"
     credited_line: int | None = None  # a credit note's line: the index of the invoice line it credits
     description: str
     charge_code: str | None = None

@@ -31,7 +31,8 @@ from shared.billing.models import Charge, InvoiceLine, Metric, Plan, Subscriptio
 from shared.billing.money import ZERO, round_money
 from shared.billing.periods import Period, add_months, billing_periods, period_containing
 from shared.billing.pricing import price_durations, price_quantity, price_transactions, unit_price_for_group
-from shared.billing.schedule import BillingItem, cycle_of
+from shared.billing.schedule import BillingItem, cycle_of, item_charge, subtract
+from shared.billing.tax import split_by_days
 
 UsageRecord = tuple[datetime, str, Mapping[str, str]]  # timestamp, transaction_id, properties
 UsageReader = Callable[[str, Period], Iterable[UsageRecord]]  # metric code, window -> records
@@ -69,7 +70,7 @@ def rate_subscription(
 
 
 def _usage_last(item: BillingItem, sub: Subscription, plans: Mapping[int, Plan]) -> bool:
-    return plan_for(sub, plans, item).charge(item.charge_code).type == "usage"
+    return item_charge(sub, plans, item)[1].type == "usage"
 
 
 def plan_for(sub: Subscription, plans: Mapping[int, Plan], item: BillingItem) -> Plan:
@@ -116,11 +117,16 @@ class _Rater:
 
     # recurring and one-time ----------------------------------------------------------
     def rate(self, item: BillingItem) -> None:
-        plan = plan_for(self.sub, self.plans, item)
-        charge = plan.charge(item.charge_code)
+        plan, charge = item_charge(self.sub, self.plans, item)
         if charge.type == "usage":
             self.usage_periods.setdefault(item.period.start, (item, plan))
             self.lines += self.rate_usage(item, plan, charge)
+            return
+        if item.interim:  # annual pre-pay: the service is listed at 0 between renewals
+            self.lines.append(self._line(
+                item, plan, charge, item.service, kind="recurring", quantity=Decimal(1), unit_price=ZERO,
+                amount=round_money(ZERO, plan.currency),
+                details=[f"prepaid with the {charge.billing_period.replace('_', ' ')} fee"]))
             return
         for service, unit_price in self._price_windows(item, charge):
             self.lines.append(self._fixed_line(item, plan, charge, service, unit_price))
@@ -129,18 +135,23 @@ class _Rater:
             self.balances[charge.code] = self.balances.get(charge.code, ZERO) + bought
 
     def _price_windows(self, item: BillingItem, charge: Charge) -> list[tuple[Period, Decimal]]:
+        """(days billed, unit price): one per billable window and price segment it crosses."""
+        windows = item.windows or (item.service,)
+        if charge.proration == "none":  # billed whole once, over the days it covers
+            windows = (Period(windows[0].start, windows[-1].end),)
         if not charge.segments or charge.code in self.sub.price_overrides:
-            return [(item.service, self.sub.price_of(charge))]
-        windows = []
-        for window, price in segment_windows(self.sub, charge):
-            if charge.proration == "none":
-                if window.contains(item.service.start):
-                    return [(item.service, price)]
-                continue
-            part = window.intersect(item.service)
-            if part is not None:
-                windows.append((part, price))
-        return windows
+            return [(window, self.sub.price_of(charge)) for window in windows]
+        priced = []
+        for window in windows:
+            for segment, price in segment_windows(self.sub, charge):
+                if charge.proration == "none":
+                    if segment.contains(window.start):
+                        priced.append((window, price))
+                    continue
+                part = segment.intersect(window)
+                if part is not None:
+                    priced.append((part, price))
+        return priced
 
     def _fixed_line(self, item: BillingItem, plan: Plan, charge: Charge, service: Period,
                     unit_price: Decimal) -> InvoiceLine:
@@ -374,8 +385,7 @@ def late_usage_lines(sub: Subscription, plans: Mapping[int, Plan], metrics: Mapp
     `late_usage` line dated with the original period. Returns the lines and the new billed state.
     """
     rater = _Rater(sub, plans, metrics, usage, language)
-    plan = plan_for(sub, plans, item)
-    charge = plan.charge(item.charge_code)
+    plan, charge = item_charge(sub, plans, item)
     if charge.model in ("percentage", "duration"):
         rated = [rater._rate_streamed(item, plan, charge, metrics[charge.metric_code], item.service)]
     else:
@@ -426,3 +436,51 @@ def cap_usage_charges(lines: list[InvoiceLine], limit: Decimal | None) -> list[I
                 period_start=start, period_end=end,
                 details=[f"usage charges {total} for the period, limit {limit}: {excess} not billed"]))
     return caps
+
+
+def recheck_lines(sub: Subscription, plans: Mapping[int, Plan], item: BillingItem,
+                  billed: list[tuple[Period, Decimal]], language: str | None = None,
+                  ) -> tuple[list[InvoiceLine], list[tuple[Period, Decimal]]]:
+    """A billed item against what the contract now says it should bill (`item.windows`).
+
+    Days billed that are no longer due (a pause, a trial extended, a regret, a termination with a
+    refund, a plan change) are credited from what was billed for them: the billed window's amount
+    times the days removed over the days it billed, rounded half up once; a window removed whole is
+    credited exactly. Days now due that were not billed are charged like any period (prorated by
+    day). Returns the lines and what the item stands billed for afterwards; credits never exceed
+    what was billed, and billed-then-kept amounts add up to the original amount exactly.
+    """
+    rater = _Rater(sub, plans, {}, no_usage, language)
+    plan, charge = item_charge(sub, plans, item)
+    name = charge_name(charge, language)
+    lines: list[InvoiceLine] = []
+    state: list[tuple[Period, Decimal]] = []
+    for window, amount in billed:
+        kept = [part for due in item.windows if (part := window.intersect(due)) is not None]
+        kept_days = sum(part.days for part in kept)
+        if kept_days == window.days:
+            state.append((window, amount))
+            continue
+        removed = subtract(window, kept)
+        removed_days = window.days - kept_days
+        credit = amount if not kept else round_money(amount * removed_days / window.days, plan.currency)
+        for part, share in zip(removed, split_by_days(credit, removed, plan.currency), strict=True):
+            last_day = part.end - timedelta(days=1)
+            lines.append(rater._line(
+                item, plan, charge, part, kind="proration", quantity=Decimal(1), unit_price=-share, amount=-share,
+                description=f"{name}: unused time {part.start} to {last_day}",
+                proration=f"credit by day: {part.days} of the {window.days} days billed for {amount} "
+                          f"({window.start} to {window.end - timedelta(days=1)})"))
+        if kept:
+            state += zip(kept, split_by_days(amount - credit, kept, plan.currency), strict=True)
+    for due in item.windows:
+        for new in subtract(due, [window for window, _ in billed]):
+            partial = BillingItem(item.subscription_id, item.charge_code, item.period, item.service, item.bill_date,
+                                  (new,))
+            for service, unit_price in rater._price_windows(partial, charge):
+                line = rater._fixed_line(item, plan, charge, service, unit_price)
+                last_day = service.end - timedelta(days=1)
+                lines.append(line.model_copy(update={
+                    "kind": "proration", "description": f"{line.description}: {service.start} to {last_day}"}))
+                state.append((service, line.amount))
+    return lines, sorted(state)

@@ -104,6 +104,7 @@ DEFAULT_POB_BY_KIND = {
     "usage": "BL-PIT-CONSUMP-PAYGO", "late_usage": "BL-PIT-CONSUMP-PAYGO", "commitment": "BL-PIT-CURRENT_PERIOD",
     "adjustment": "BL-PIT-CURRENT_PERIOD", "credit": "BL-PIT-CURRENT_PERIOD",
     "manual": "BL-OT-INVRATABLE",  # a one-off line: over its service dates, released when billed
+    "proration": "BL-OT-INVRATABLE",  # a contract change's credit or charge: over its dates, released when billed
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
 from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
@@ -19,8 +20,17 @@ from shared.billing.models import (
     Subscription,
 )
 from shared.billing.money import ZERO
-from shared.billing.rating import UsageReader, cap_usage_charges, late_usage_lines, plan_for, rate_subscription
-from shared.billing.schedule import BillingItem, due_items, next_bill_date, scheduled_items
+from shared.billing.periods import Period
+from shared.billing.rating import UsageReader, cap_usage_charges, late_usage_lines, rate_subscription, recheck_lines
+from shared.billing.schedule import (
+    BillingItem,
+    credit_view,
+    due_items,
+    find_item,
+    item_charge,
+    next_bill_date,
+    scheduled_items,
+)
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
@@ -41,7 +51,7 @@ def buyer_snapshot(customer: Customer) -> PartySnapshot:
 
 
 def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
-                    bill_run_id: str | None = None) -> Invoice | None:
+                    bill_run_id: str | None = None, ahead: dict[str, date] | None = None) -> Invoice | None:
     """Issue the customer's invoice for everything due on or before `as_of`, or None.
 
     Safe to repeat: what is due is "proposed minus already billed", and the billed items are
@@ -50,7 +60,7 @@ def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
     """
     for _ in range(FINALIZE_ATTEMPTS):
         try:
-            invoice = _invoice_once(ports, actor, customer_id, as_of, bill_run_id)
+            invoice = _invoice_once(ports, actor, customer_id, as_of, bill_run_id, ahead)
         except ConflictError:
             continue  # a contract changed or another run billed it meanwhile: recompute
         if invoice is None and bill_run_id:
@@ -60,9 +70,9 @@ def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
 
 
 def _invoice_once(ports: Ports, actor: Actor, customer_id: str, as_of: date,
-                  bill_run_id: str | None) -> Invoice | None:
+                  bill_run_id: str | None, ahead: dict[str, date] | None = None) -> Invoice | None:
     customer = get_customer(ports, customer_id, param="customer_id")
-    draft = draft_invoice(ports, customer, ports.repo.customer_subscriptions(customer.id), as_of)
+    draft = draft_invoice(ports, customer, ports.repo.customer_subscriptions(customer.id), as_of, ahead=ahead)
     if not draft.lines:
         if draft.late_consumed:
             ports.repo.store.transact([Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed])
@@ -180,11 +190,12 @@ def metrics_for(ports: Ports, plans: dict[str, dict[int, Plan]]) -> dict[str, Me
 
 
 def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as_of: date,
-                  period_start: date | None = None) -> Draft:
+                  period_start: date | None = None, ahead: dict[str, date] | None = None) -> Draft:
     """Rate everything due for these subscriptions of one customer on `as_of` (reads only).
 
     With `period_start`, rate instead the items of the billing periods starting that day
-    (a preview of "the invoice for that period"), whatever their bill date.
+    (a preview of "the invoice for that period"), whatever their bill date. `ahead` bills the
+    recurring and one-time items of a subscription due up to its date now (V5-3110).
     """
     entity = get_entity(ports, customer.billing_entity, param="billing_entity")
     draft = Draft(customer, entity)
@@ -196,10 +207,20 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         billed = ports.repo.billed(sub.id)
         due = (due_items(sub, sub_plans, as_of, billed) if period_start is None
                else period_items(sub, sub_plans, period_start, billed))
+        if ahead and sub.id in ahead:
+            keys = {item.key for item in due}
+            due = sorted(due + [item for item in due_items(sub, sub_plans, ahead[sub.id], billed)
+                                if item.key not in keys and item_charge(sub, sub_plans, item)[1].type != "usage"],
+                         key=lambda i: (i.period.start, i.charge_code))
         rated = rate_subscription(sub, sub_plans, metrics, due, reader, billed, customer.language)
         draft.lines += rated.lines
         for item in due:
-            draft.markers.append(ports.repo.billed_item(item.key, "", rated.usage_billed.get(item.key)))
+            draft.markers.append(ports.repo.billed_item(item.key, "", rated.usage_billed.get(item.key),
+                                                        _fixed_state(item, rated.lines)))
+        if sub.recheck_from is not None and period_start is None:
+            recheck, rechecked = _recheck(ports, sub, sub_plans, billed, customer.language)
+            draft.lines += recheck
+            draft.markers += rechecked
         draft.markers += [ports.repo.billed_item(key, "") for key in rated.extra_keys]
         late_lines, late_markers, consumed = _late_usage(ports, sub, sub_plans, metrics, billed, reader)
         draft.lines += late_lines
@@ -207,9 +228,10 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         draft.late_consumed += consumed
         following = next_bill_date(sub, sub_plans, set(billed) | {item.key for item in due})
         usage_until = max([sub.usage_billed_until or date.min] + [
-            i.service.end for i in due if plan_for(sub, sub_plans, i).charge(i.charge_code).type == "usage"])
+            i.service.end for i in due if item_charge(sub, sub_plans, i)[1].type == "usage"])
         update = {"next_bill_date": following, "prepaid_balance": rated.balances,
-                  "usage_billed_until": None if usage_until == date.min else usage_until}
+                  "usage_billed_until": None if usage_until == date.min else usage_until,
+                  "recheck_from": sub.recheck_from if period_start is not None else None}
         if any(getattr(sub, k) != v for k, v in update.items()):
             for key, value in update.items():
                 setattr(sub, key, value)
@@ -217,6 +239,37 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
     limit = customer.usage_charge_limit if customer.usage_charge_limit is not None else entity.usage_charge_limit
     draft.lines += cap_usage_charges(draft.lines, limit)
     return draft
+
+
+def _fixed_state(item: BillingItem, lines: list[InvoiceLine]) -> dict | None:
+    """What a recurring or one-time item billed: its period and each window's amount."""
+    billed = [ln for ln in lines if ln.item_key == item.key and ln.kind in ("recurring", "one_time")]
+    if not billed or item.interim:
+        return None
+    return {"period": [item.period.start.isoformat(), item.period.end.isoformat()],
+            "windows": [[ln.period_start.isoformat(), ln.period_end.isoformat(), str(ln.amount)] for ln in billed]}
+
+
+def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: dict[str, dict],
+             language: str | None) -> tuple[list[InvoiceLine], list[Item]]:
+    """Credits and charges for billed periods the contract changed since (pause, trial, regret, refund, change)."""
+    view = credit_view(sub)
+    lines, markers = [], []
+    for key, data in sorted(billed.items()):
+        fixed = data.get("fixed")
+        if not fixed or date.fromisoformat(fixed["period"][1]) <= sub.recheck_from:
+            continue
+        period = Period(*(date.fromisoformat(d) for d in fixed["period"]))
+        item = find_item(view, plans, key) or BillingItem(sub.id, key.split("#")[1], period, period, period.start)
+        was = [(Period(date.fromisoformat(s), date.fromisoformat(e)), Decimal(a)) for s, e, a in fixed["windows"]]
+        new_lines, state = recheck_lines(view, plans, item, was, language)
+        if not new_lines:
+            continue
+        lines += new_lines
+        markers.append(ports.repo.billed_item(key, data["invoice_id"], data.get("usage"), {
+            "period": fixed["period"],
+            "windows": [[w.start.isoformat(), w.end.isoformat(), str(a)] for w, a in state]}))
+    return lines, markers
 
 
 def period_items(sub: Subscription, plans: dict[int, Plan], period_start: date, billed) -> list[BillingItem]:
@@ -247,7 +300,7 @@ def _late_usage(ports: Ports, sub: Subscription, plans: dict[int, Plan], metrics
         for item in stream:
             if item.key not in billed:
                 break
-            charge = plan_for(sub, plans, item).charge(item.charge_code)
+            charge = item_charge(sub, plans, item)[1]
             if charge.type != "usage" or not any(m == charge.metric_code and item.service.contains(d)
                                                  for m, d in late_days):
                 continue

@@ -11,8 +11,8 @@ from shared.billing.metering import event_value
 from shared.billing.models import BillingEntity, Customer, Invoice, Metric, Plan, Subscription
 from shared.billing.periods import Period
 from shared.billing.rating import UsageRecord, rate_subscription
-from shared.billing.schedule import due_items
-from shared.services.billing import Draft, assemble_invoice, draft_invoice, period_items
+from shared.billing.schedule import due_items, scheduled_items
+from shared.services.billing import Draft, assemble_invoice, draft_invoice, period_items, plans_for
 from shared.services.catalog import _check_metrics, get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.schemas import InvoicePreviewRequest, UsageEventInput, first_error_field
@@ -34,6 +34,32 @@ def _stored(ports: Ports, body: InvoicePreviewRequest) -> Invoice:
     as_of = body.as_of or sub.next_bill_date or ports.clock.now().date()
     draft = draft_invoice(ports, customer, [sub], body.period_start or as_of, period_start=body.period_start)
     return _preview(ports, draft, body.period_start or as_of)
+
+
+def upcoming(ports: Ports, sub_id: str, periods: int) -> list[Invoice]:
+    """The invoices of the subscription's next `periods` billing periods as the bill run would issue them
+    with today's contract (scheduled changes included); nothing is stored."""
+    sub = get_subscription(ports, sub_id)
+    customer = get_customer(ports, sub.customer_id)
+    today = ports.clock.now().date()
+    plans = plans_for(ports, [sub])[sub.plan_code]
+    billed = ports.repo.billed_keys(sub.id)
+    starts: set[date] = set()
+    for stream in scheduled_items(sub, plans):
+        taken = 0
+        for item in stream:
+            if item.key in billed or item.service.end <= today:
+                continue
+            starts.add(item.period.start)
+            taken += 1
+            if taken >= periods:
+                break
+    invoices = []
+    for start in sorted(starts)[:periods]:
+        draft = draft_invoice(ports, customer, [sub], start, period_start=start)
+        if draft.lines:
+            invoices.append(_preview(ports, draft, start))
+    return invoices
 
 
 def _inline(ports: Ports, body: InvoicePreviewRequest) -> Invoice:

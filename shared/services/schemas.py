@@ -23,6 +23,7 @@ from shared.billing.models import (
     BillingPeriod,
     ChargeModel,
     ChargeType,
+    ContractRules,
     Model,
     Role,
     Timing,
@@ -177,6 +178,8 @@ class ChargeInput(Model):
     timing: Timing = "in_advance"
     price: Amount = Decimal("0")
     proration: Literal["daily", "none"] = "daily"
+    show_monthly: bool = Field(default=False, description="annual pre-pay (seed 000 §6.3): the months between "
+                                                          "renewals show the service at 0 on the invoice")
     gl_code: str | None = Field(default=None, max_length=32)
     tax_code: str | None = Field(default=None, max_length=32)
     description: str | None = None
@@ -233,6 +236,7 @@ class PlanBody(_Validated):
     charges: list[ChargeInput] = Field(min_length=1, max_length=50)
     refund_policy: Literal["none", "prorated"] = "none"
     trial_days: int = Field(default=0, ge=0, le=730)
+    rules: ContractRules = Field(default_factory=ContractRules)
     kind: Literal["base", "add_on"] = Field(default="base",
                                             description="add_on: subscribed on top of a base subscription")
     commitment: CommitmentInput | None = None
@@ -343,6 +347,16 @@ class SubscriptionCreate(Model):
     parent_subscription_id: str | None = Field(
         default=None, description="for an add-on plan: the base subscription (id or contract ID); the add-on "
                                   "follows its billing cycle and ends with it")
+    billing_month: int | None = Field(default=None, ge=1, le=12, description="cycles of a year or more")
+    billing_weekday: int | None = Field(default=None, ge=1, le=7, description="weekly cycles: 1 = Monday")
+    term_months: int | None = Field(default=None, ge=1, le=120,
+                                    description="the committed term; end_date defaults to start + term")
+    setup_fee: Amount | None = Field(default=None, ge=0, description="one-time fee billed at activation")
+    early_termination_fee: Amount | None = Field(default=None, ge=0,
+                                                 description="charged when the contract ends before its end_date")
+    termination_month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                                          description="UC05: end the contract at its period boundary in this month")
+    trial: bool = Field(default=True, description="false: no trial even if the plan has one")
 
     @field_validator("end_date")
     @classmethod
@@ -362,8 +376,10 @@ class SubscriptionCreate(Model):
 
 
 class TerminateRequest(Model):
-    effective: Literal["immediately", "end_of_period", "on_date"] = "end_of_period"
+    effective: Literal["immediately", "end_of_period", "on_date", "month"] = "end_of_period"
     date: dt.date | None = Field(default=None, description="with on_date: the first day without service")
+    month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                              description="with month (UC05): the contract ends at its period boundary in it")
     refund: Literal["none", "prorated"] | None = None
     reason: str | None = Field(default=None, max_length=500)
 
@@ -373,6 +389,80 @@ class TerminateRequest(Model):
         if value is not None and info.data.get("effective") != "on_date":
             raise ValueError("date is only allowed when effective is 'on_date'")
         return value
+
+    @field_validator("month", mode="after")
+    @classmethod
+    def _month_with_month(cls, value, info: ValidationInfo):
+        if value is not None and info.data.get("effective") != "month":
+            raise ValueError("month is only allowed when effective is 'month'")
+        return value
+
+
+class PauseRequest(Model):
+    start: dt.date | None = Field(default=None, description="default: today")
+    end: dt.date | None = Field(default=None, description="exclusive: the first day billed again; default: "
+                                                          "until resumed")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ResumeRequest(Model):
+    on: dt.date | None = Field(default=None, description="the first day billed again; default: today")
+
+
+class TrialExtension(Model):
+    trial_end: dt.date = Field(description="the new end of the trial (exclusive: the first paid day)")
+
+
+class RegretRequest(Model):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class PlanChangeRequest(Model):
+    plan_code: str | None = Field(default=None, description="default: the current plan")
+    quantity: Amount | None = Field(default=None, gt=0)
+    price_overrides: dict[str, Amount] | None = None
+    timing: Literal["immediately", "renewal", "on_date"] = "immediately"
+    date: dt.date | None = Field(default=None, description="with on_date: the first day on the new terms")
+    proration: Literal["prorate", "none"] = Field(
+        default="prorate", description="prorate: credit the unused time billed and charge the new terms by day")
+
+
+class TermsChange(Model):
+    auto_renew: bool | None = None
+    renew_months: int | None = Field(default=None, ge=1, le=120, description="renew: move the end by this")
+    end_date: dt.date | None = Field(default=None, description="extend the term to this end (exclusive)")
+
+
+class BillingDayChange(Model):
+    billing_day: int = Field(ge=1, le=31)
+    billing_month: int | None = Field(default=None, ge=1, le=12)
+    billing_weekday: int | None = Field(default=None, ge=1, le=7)
+
+
+class BillAhead(Model):
+    cycles: int = Field(ge=1, le=36, description="how many upcoming billing cycles to invoice now")
+
+
+class OwnershipTransfer(Model):
+    customer_id: str
+    on: dt.date | None = Field(default=None, description="the first day billed to the new owner; default: today")
+
+
+class ContractChargeAdd(Model):
+    code: str = Field(pattern=CODE)
+    name: str = Field(min_length=1, max_length=200)
+    price: Amount = Field(ge=0)
+    type: Literal["recurring", "one_time"] = "recurring"
+    billing_period: BillingPeriod = "month"
+    start: dt.date | None = Field(default=None, description="default: today (the event that adds it)")
+    end: dt.date | None = Field(default=None, description="exclusive; default: until removed")
+    gl_code: str | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ContractChargeRemove(Model):
+    on: dt.date | None = Field(default=None, description="the first day not charged (the event that removes "
+                                                         "it); default: today")
 
 
 class BillRunCreate(Model):

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from shared.adapters.dynamodb import Put
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
-from shared.billing.models import Coupon, CouponRedemption, Plan, PlanChange, Subscription, Termination
+from shared.billing.models import (
+    Charge,
+    ContractCharge,
+    Coupon,
+    CouponRedemption,
+    Plan,
+    PlanChange,
+    Subscription,
+    Termination,
+)
 from shared.billing.money import round_money
-from shared.billing.periods import period_containing
+from shared.billing.periods import MONTHS_IN, add_months, billing_periods, period_containing
 from shared.billing.schedule import cycle_of, next_bill_date, scheduled_items
 from shared.services.billing import plans_for
 from shared.services.catalog import get_coupon, get_customer, get_plan
@@ -52,8 +61,11 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     if body.end_date and body.end_date <= start:
         raise ValidationError("end_date must be after start_date (it is the first day without service)",
                               param="end_date")
-    billing_day = body.billing_day or (start.day if body.billing_alignment == "anniversary" else 1)
-    alignment, end = body.billing_alignment, body.end_date
+    end = body.end_date or (add_months(start, body.term_months) if body.term_months else None)
+    trial_end = _trial_end(ports, body, plan, customer.id, start)
+    anchor = trial_end or start  # a trial converts on its end: the paid cycles start there (Stripe, Chargebee)
+    billing_day = body.billing_day or (anchor.day if body.billing_alignment == "anniversary" else 1)
+    alignment = body.billing_alignment
     parent = _parent(ports, body, plan, customer.id, start)
     if parent is not None:  # an add-on follows its base subscription's cycle and ends with it
         billing_day, alignment = parent.billing_day, parent.billing_alignment
@@ -73,8 +85,22 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         billing_alignment=alignment,
         billing_day=billing_day,
         auto_renew=body.auto_renew,
+        billing_month=body.billing_month or (anchor.month if body.billing_alignment == "anniversary" else None),
+        billing_weekday=body.billing_weekday,
+        trial_end=trial_end,
+        term_months=body.term_months,
+        early_termination_fee=body.early_termination_fee,
         created_at=ports.clock.now(),
     )
+    if body.setup_fee:  # seed 000 §6.3: a one-time setup fee added at activation
+        sub.contract_charges.append(ContractCharge(
+            charge=Charge(code="setup_fee", name="Setup fee", type="one_time", price=body.setup_fee),
+            start=start, end=start + timedelta(days=1), reason="activation"))
+    if body.termination_month:
+        last = termination_in_month(sub, plan, body.termination_month, start, "termination_month")
+        sub.termination = Termination(
+            effective="month", service_end=last,
+            requested_at=ports.clock.now(), requested_by=actor.name, reason="scheduled at activation (UC05)")
     sub.next_bill_date = next_bill_date(sub, {plan.plan_version: plan}, ())
     redeemed = [_redeem(ports, sub, plan, code, start, f"coupons[{i}]") for i, code in enumerate(body.coupons)]
     try:
@@ -92,6 +118,35 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     if start <= ports.clock.now().date():
         ports.publish(actor, "subscription.activated", data)
     return sub
+
+
+def _trial_end(ports: Ports, body: SubscriptionCreate, plan: Plan, customer_id: str, start: date) -> date | None:
+    """The plan's trial (V5-364), unless declined or, under rules.trial_once_per_customer, already used."""
+    if not plan.trial_days or not body.trial:
+        return None
+    if plan.rules.trial_once_per_customer and any(
+            s.trial_end for s in ports.repo.customer_subscriptions(customer_id)):
+        return None
+    return start + timedelta(days=plan.trial_days)
+
+
+def termination_in_month(sub: Subscription, plan: Plan, month: str, today: date, param: str) -> date:
+    """UC05: the contract's period boundary in `month` (YYYY-MM), i.e. the first day without service.
+    Annual plans stop at a renewal (seed 000 §6.7): a month without a boundary is refused."""
+    year, number = (int(part) for part in month.split("-"))
+    recurring = [c for c in plan.charges if c.type == "recurring"]
+    if not recurring:
+        raise ValidationError(f"plan '{plan.code}' has no recurring charge to end", param=param)
+    longest = max(recurring, key=lambda c: MONTHS_IN.get(c.billing_period, 0))
+    until = add_months(date(year, number, 1), 1)
+    boundaries = [p.end for p in billing_periods(sub.start_date, longest.billing_period, sub.billing_day,
+                                                 until=until, **cycle_of(sub))
+                  if (p.end.year, p.end.month) == (year, number) and p.end > today]
+    if not boundaries:
+        raise ValidationError(
+            f"the contract's {longest.billing_period} periods have no boundary after {today} in {month}: "
+            f"it can end only at a period end (seed 000 §6.7: annual plans stop at the next renewal)", param=param)
+    return boundaries[0]
 
 
 def _parent(ports: Ports, body: SubscriptionCreate, plan: Plan, customer_id: str, start: date) -> Subscription | None:
@@ -218,10 +273,33 @@ def get_subscription(ports: Ports, sub_id: str, param: str = "id") -> Subscripti
     return sub
 
 
-def list_subscriptions(ports: Ports, limit: int, after: str | None, customer_id: str | None = None):
+STATES = ("pending", "trialing", "active", "paused", "pending_termination", "terminated")
+
+
+def list_subscriptions(ports: Ports, limit: int, after: str | None, customer_id: str | None = None,
+                       status: list[str] | None = None, include_churned: bool = False):
+    """A page of subscriptions; terminated ones only when asked for (V5-3287)."""
     if customer_id:
         customer_id = get_customer(ports, customer_id, param="customer_id").id  # an external id works too
-    return ports.repo.list_subscriptions(limit, after, customer_id)
+    for state in status or ():
+        if state not in STATES:
+            raise ValidationError(f"unknown status '{state}': one of {', '.join(STATES)}", param="status")
+    wanted = set(status) if status else set(STATES) - ({"terminated"} if not include_churned else set())
+    if wanted == set(STATES):
+        return ports.repo.list_subscriptions(limit, after, customer_id)
+    today = ports.clock.now().date()
+    page: list[Subscription] = []
+    while len(page) < limit:  # filter page by page, keeping the cursor exact
+        subs, more = ports.repo.list_subscriptions(limit, after, customer_id)
+        for sub in subs:
+            after = sub.id
+            if sub.status_on(today) in wanted:
+                page.append(sub)
+                if len(page) == limit:
+                    return page, more or sub is not subs[-1]
+        if not more:
+            return page, False
+    return page, True
 
 
 def current_period_end(sub: Subscription, plan: Plan, today: date) -> date:
@@ -250,10 +328,14 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     if sub.status_on(today) == "terminated":
         raise ConflictError(f"subscription {sub.id} is already terminated", code="already_terminated")
     refund = body.refund or plan.refund_policy
-    if refund == "prorated":
-        raise ConflictError("prorated refunds on termination are not available yet; use refund 'none'",
-                            param="refund", code="unsupported_refund")
-    if body.effective == "immediately":
+    if body.refund == "prorated" and plan.refund_policy == "none":
+        raise ConflictError(f"plan '{plan.code}' states no refunds (refund_policy 'none', seed 000 §6.3)",
+                            param="refund", code="no_refund_policy")
+    if body.effective == "month":
+        if body.month is None:
+            raise ValidationError("month is required when effective is 'month'", param="month")
+        service_end = termination_in_month(sub, plan, body.month, today, "month")
+    elif body.effective == "immediately":
         service_end = max(today, sub.start_date)
     elif body.effective == "end_of_period":
         service_end = current_period_end(sub, plan, today)
@@ -269,8 +351,18 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     before = sub.model_copy(deep=True)
     sub.termination = Termination(effective=body.effective, service_end=service_end,
                                   requested_at=ports.clock.now(), requested_by=actor.name,
-                                  reason=body.reason)
+                                  reason=body.reason, refund=refund)
+    if refund == "prorated":
+        sub.recheck_from = min(sub.recheck_from or service_end, service_end)
+    if sub.early_termination_fee and sub.end_date and service_end < sub.end_date:  # seed 003: resiliation fee
+        day = max(sub.start_date, min(today, service_end - timedelta(days=1)))
+        sub.contract_charges.append(ContractCharge(
+            charge=Charge(code="early_termination_fee", name="Early termination fee", type="one_time",
+                          price=sub.early_termination_fee),
+            start=day, end=day + timedelta(days=1), reason=f"ends {service_end}, before the term's {sub.end_date}"))
     sub.next_bill_date = next_bill_date(sub, plans_for(ports, [sub])[sub.plan_code], ports.repo.billed_keys(sub.id))
+    if sub.recheck_from is not None and (sub.next_bill_date is None or sub.next_bill_date > today):
+        sub.next_bill_date = today  # the credit goes on the next invoice
     ended = service_end <= today
     action = "subscription.terminated" if ended else "subscription.termination_scheduled"
     changes = [(sub, before)] + _end_add_ons(ports, actor, sub, body, service_end)

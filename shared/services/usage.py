@@ -13,8 +13,7 @@ from shared.billing.metering import Aggregator, Allowance, consume_allowances, c
 from shared.billing.models import Invoice, Metric, Plan, Subscription, UsageEvent
 from shared.billing.money import ZERO
 from shared.billing.periods import Period
-from shared.billing.rating import plan_for
-from shared.billing.schedule import scheduled_items
+from shared.billing.schedule import item_charge, scheduled_items
 from shared.services.billing import metrics_for, plans_for
 from shared.services.catalog import get_customer
 from shared.services.context import Actor, Ports
@@ -223,7 +222,7 @@ def _usage_window(sub: Subscription, plans: dict[int, Plan], event: UsageEvent) 
         for item in stream:
             if item.period.start > day:
                 break
-            charge = plan_for(sub, plans, item).charge(item.charge_code)
+            charge = item_charge(sub, plans, item)[1]
             if charge.type == "usage" and charge.metric_code == event.metric_code and item.service.contains(day):
                 return item.service
     return None
@@ -318,8 +317,7 @@ def allowances(ports: Ports, sub_id: str, on: date | None = None) -> dict:
         for item in stream:
             if item.period.start > day:
                 break
-            plan = plan_for(sub, plans, item)
-            charge = plan.charge(item.charge_code)
+            plan, charge = item_charge(sub, plans, item)
             if charge.type != "usage" or not item.period.contains(day):
                 continue
             metric = metrics[charge.metric_code]

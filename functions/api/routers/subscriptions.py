@@ -5,9 +5,25 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
-from shared.billing.models import Subscription
-from shared.services import subscriptions, usage
-from shared.services.schemas import CouponRedeem, PlanMigration, SubscriptionCreate, TerminateRequest
+from shared.billing.models import Invoice, Subscription
+from shared.services import contract_actions, preview, subscriptions, usage
+from shared.services.schemas import (
+    BillAhead,
+    BillingDayChange,
+    ContractChargeAdd,
+    ContractChargeRemove,
+    CouponRedeem,
+    OwnershipTransfer,
+    PauseRequest,
+    PlanChangeRequest,
+    PlanMigration,
+    RegretRequest,
+    ResumeRequest,
+    SubscriptionCreate,
+    TerminateRequest,
+    TermsChange,
+    TrialExtension,
+)
 
 router = APIGatewayRouter()
 
@@ -32,8 +48,13 @@ def list_subscriptions(
     limit: Limit = 20,
     starting_after: StartingAfter = None,
     customer_id: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query(description="comma-separated: pending, trialing, active, paused, "
+                                                      "pending_termination, terminated")] = None,
+    include_churned: Annotated[bool, Query(description="also list terminated subscriptions (V5-3287)")] = False,
 ) -> Page[SubscriptionView]:
-    data, more = subscriptions.list_subscriptions(ports(router), limit, starting_after, customer_id)
+    """Churned (terminated) subscriptions are hidden unless asked for, by `include_churned` or `status`."""
+    data, more = subscriptions.list_subscriptions(ports(router), limit, starting_after, customer_id,
+                                                  status.split(",") if status else None, include_churned)
     return Page(data=[view(s) for s in data], has_more=more)
 
 
@@ -71,3 +92,84 @@ def allowances(subscription_id: str, on: Annotated[str | None, Query(description
     except ValueError:
         raise ValidationError(f"'{on}' is not a date (YYYY-MM-DD)", param="on") from None
     return usage.allowances(ports(router), subscription_id, day)
+
+
+@router.post("/v1/subscriptions/<subscription_id>/pause", tags=["subscriptions"])
+def pause(subscription_id: str, body: PauseRequest) -> SubscriptionView:
+    """Pause invoicing from `start` (default today) to `end` under the plan's pause rules; days already
+    billed in advance are credited on the next invoice."""
+    return view(contract_actions.pause(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/resume", tags=["subscriptions"])
+def resume(subscription_id: str, body: ResumeRequest) -> SubscriptionView:
+    return view(contract_actions.resume(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/trial", tags=["subscriptions"])
+def extend_trial(subscription_id: str, body: TrialExtension) -> SubscriptionView:
+    """Extend a running trial (V5-3854)."""
+    return view(contract_actions.extend_trial(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/regret", tags=["subscriptions"])
+def regret(subscription_id: str, body: RegretRequest) -> SubscriptionView:
+    """Within the plan's regret window: the subscription is undone and everything billed credited (V5-2713)."""
+    return view(contract_actions.regret(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/change", tags=["subscriptions"])
+def change_plan(subscription_id: str, body: PlanChangeRequest) -> SubscriptionView:
+    """Upgrade, downgrade or change the quantity; returns the subscription that continues the contract."""
+    return view(contract_actions.change_plan(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/transfer", tags=["subscriptions"])
+def transfer(subscription_id: str, body: OwnershipTransfer) -> SubscriptionView:
+    """Change of ownership (V5-371); returns the new owner's subscription."""
+    return view(contract_actions.transfer(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/billing-day", tags=["subscriptions"])
+def change_billing_day(subscription_id: str, body: BillingDayChange) -> SubscriptionView:
+    """From the end of the current period (V5-3687); returns the subscription that continues the contract."""
+    return view(contract_actions.change_billing_day(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/terms", tags=["subscriptions"])
+def change_terms(subscription_id: str, body: TermsChange) -> SubscriptionView:
+    """Auto-renew opt in/out, renew by months, extend the term (V5-361)."""
+    return view(contract_actions.change_terms(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/bill-ahead", tags=["subscriptions"])
+def bill_ahead(subscription_id: str, body: BillAhead) -> Invoice:
+    """Invoice the next `cycles` billing cycles now (V5-3110)."""
+    return contract_actions.bill_ahead(ports(router), actor(router), subscription_id, body)
+
+
+@router.post("/v1/subscriptions/<subscription_id>/charges", tags=["subscriptions"])
+def add_charge(subscription_id: str, body: ContractChargeAdd) -> SubscriptionView:
+    """A charge one event adds to this contract (V5-2811)."""
+    return view(contract_actions.add_charge(ports(router), actor(router), subscription_id, body))
+
+
+@router.post("/v1/subscriptions/<subscription_id>/charges/<code>/remove", tags=["subscriptions"])
+def remove_charge(subscription_id: str, code: str, body: ContractChargeRemove) -> SubscriptionView:
+    """The event that removes a contract charge."""
+    return view(contract_actions.remove_charge(ports(router), actor(router), subscription_id, code, body))
+
+
+@router.get("/v1/subscriptions/<subscription_id>/actions", tags=["subscriptions"])
+def actions(subscription_id: str) -> list[dict]:
+    """Who did what and when, refused actions with their reason (V5-3161), across the contract's chain."""
+    actor(router).require("read")
+    return contract_actions.history(ports(router), subscription_id)
+
+
+@router.get("/v1/subscriptions/<subscription_id>/upcoming", tags=["subscriptions"])
+def upcoming(subscription_id: str,
+             periods: Annotated[int, Query(ge=1, le=24, description="how many periods ahead")] = 3) -> list[Invoice]:
+    """The invoices of the next `periods` billing periods, as the bill run would issue them today (nothing stored)."""
+    actor(router).require("read")
+    return preview.upcoming(ports(router), subscription_id, periods)
