@@ -118,7 +118,8 @@ def cmd_subscriptions_create(args):
 
     ports, actor = staff_context(args)
     body = body_from(args, ["customer_id", "plan_code", "external_id", "start_date", "end_date",
-                            "billing_alignment"])
+                            "billing_alignment", "billing_day", "term_months", "termination_month", "setup_fee",
+                            "early_termination_fee"])
     for override in args.price or []:
         code, _, price = override.partition("=")
         body.setdefault("price_overrides", {})[code] = price
@@ -137,8 +138,70 @@ def cmd_subscriptions_terminate(args):
     from shared.services.schemas import TerminateRequest
 
     ports, actor = staff_context(args)
-    body = TerminateRequest.model_validate(body_from(args, ["effective", "date", "refund", "reason"]))
+    body = TerminateRequest.model_validate(body_from(args, ["effective", "date", "month", "refund", "reason"]))
     emit(subscriptions.terminate_subscription(ports, actor, args.id, body))
+
+
+# contract actions: (service function, request schema, flags), the same as the API's
+CONTRACT_ACTIONS = {
+    "pause": ("pause", "PauseRequest", ["start", "end", "reason"], "pause invoicing (V5-2779)"),
+    "resume": ("resume", "ResumeRequest", ["on"], "resume a paused contract"),
+    "extend-trial": ("extend_trial", "TrialExtension", ["trial_end"], "extend a running trial (V5-3854)"),
+    "regret": ("regret", "RegretRequest", ["reason"], "regret within the plan's window, all credited (V5-2713)"),
+    "change": ("change_plan", "PlanChangeRequest", ["plan_code", "quantity", "timing", "date", "proration"],
+               "upgrade, downgrade or change the quantity"),
+    "transfer": ("transfer", "OwnershipTransfer", ["customer_id", "on"], "change of ownership (V5-371)"),
+    "billing-day": ("change_billing_day", "BillingDayChange", ["billing_day", "billing_month", "billing_weekday"],
+                    "change the billing day from the next period (V5-3687)"),
+    "terms": ("change_terms", "TermsChange", ["auto_renew", "renew_months", "end_date"],
+              "auto-renew on/off, renew, extend the term (V5-361)"),
+    "bill-ahead": ("bill_ahead", "BillAhead", ["cycles"], "invoice upcoming cycles now (V5-3110)"),
+    "add-charge": ("add_charge", "ContractChargeAdd",
+                   ["code", "name", "price", "type", "billing_period", "start", "end", "reason"],
+                   "add a contract charge (V5-2811)"),
+}
+
+
+def cmd_contract_action(args):
+    from shared.services import contract_actions, schemas
+
+    function, schema, fields, _ = CONTRACT_ACTIONS[args.action]
+    ports, actor = staff_context(args)
+    body = getattr(schemas, schema).model_validate(body_from(args, fields))
+    emit(getattr(contract_actions, function)(ports, actor, args.id, body))
+
+
+def cmd_subscriptions_remove_charge(args):
+    from shared.services import contract_actions
+    from shared.services.schemas import ContractChargeRemove
+
+    ports, actor = staff_context(args)
+    body = ContractChargeRemove.model_validate(body_from(args, ["on"]))
+    emit(contract_actions.remove_charge(ports, actor, args.id, args.code, body))
+
+
+def cmd_subscriptions_history(args):
+    from shared.services import contract_actions
+
+    ports, _ = staff_context(args)
+    emit(contract_actions.history(ports, args.id))
+
+
+def cmd_subscriptions_upcoming(args):
+    from shared.services import preview
+
+    ports, _ = staff_context(args)
+    emit([invoice.model_dump(mode="json") for invoice in preview.upcoming(ports, args.id, args.periods)])
+
+
+def cmd_subscriptions_list(args):
+    from shared.services import subscriptions
+
+    ports, _ = staff_context(args)
+    data, more = subscriptions.list_subscriptions(ports, args.limit, args.starting_after, args.customer_id,
+                                                  args.status.split(",") if args.status else None,
+                                                  args.include_churned)
+    emit({"data": [s.model_dump(mode="json") for s in data], "has_more": more})
 
 
 def cmd_bill_runs_start(args):
@@ -267,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     subs = group("subscriptions", "contracts")
     p = staff(subs, "create", cmd_subscriptions_create, "create a contract")
     for flag in ("customer-id", "plan-code", "external-id", "start-date", "end-date", "billing-alignment",
+                 "billing-day", "term-months", "termination-month", "setup-fee", "early-termination-fee",
                  "json", "file"):
         p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
     p.add_argument("--price", action="append", metavar="CHARGE=AMOUNT", help="price override, repeatable")
@@ -274,10 +338,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p = staff(subs, "terminate", cmd_subscriptions_terminate, "terminate a contract (UC02)")
     p.add_argument("id")
-    p.add_argument("--effective", choices=["immediately", "end_of_period", "on_date"], default="end_of_period")
+    p.add_argument("--effective", choices=["immediately", "end_of_period", "on_date", "month"],
+                   default="end_of_period")
     p.add_argument("--date")
+    p.add_argument("--month", help="with --effective month (UC05): YYYY-MM")
     p.add_argument("--refund", choices=["none", "prorated"])
     p.add_argument("--reason")
+
+    for name, (_, _, fields, help_) in CONTRACT_ACTIONS.items():
+        p = staff(subs, name, cmd_contract_action, help_)
+        p.add_argument("id")
+        for field in [*fields, "json", "file"]:
+            p.add_argument(f"--{field.replace('_', '-')}", dest=field)
+    p = staff(subs, "remove-charge", cmd_subscriptions_remove_charge, "remove a contract charge (V5-2811)")
+    p.add_argument("id")
+    p.add_argument("code")
+    p.add_argument("--on")
+    p = staff(subs, "history", cmd_subscriptions_history, "who did what and when, refusals included (V5-3161)")
+    p.add_argument("id")
+    p = staff(subs, "upcoming", cmd_subscriptions_upcoming, "preview the next periods' invoices")
+    p.add_argument("id")
+    p.add_argument("--periods", type=int, default=3)
+    p = staff(subs, "list", cmd_subscriptions_list, "list contracts (churned hidden unless asked)")
+    paged(p)
+    p.add_argument("--customer-id", dest="customer_id")
+    p.add_argument("--status", help="comma-separated states")
+    p.add_argument("--include-churned", dest="include_churned", action="store_true")
 
     runs = group("bill-runs", "bill runs")
     p = staff(runs, "start", cmd_bill_runs_start, "start a bill run")

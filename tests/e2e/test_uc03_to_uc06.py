@@ -8,6 +8,12 @@ activation ends the contract on its own. UC06: a 0 USD contract is listed with i
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +105,26 @@ def test_uc05_the_termination_month_ends_the_contract_on_its_own(platform, book)
     listed = api.ok(api.get("/subscriptions", customer_id="SCHEDCO"))["data"]
     assert listed == []  # churned: hidden by default (V5-3287)
     assert len(api.ok(api.get("/subscriptions", customer_id="SCHEDCO", include_churned="true"))["data"]) == 1
+
+
+def test_the_staff_cli_runs_the_same_actions_with_the_same_rules(platform, book):
+    api = book
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+             "BILLING_HOME": os.environ["BILLING_HOME"]}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "shared.cli.main", "subscriptions", *args], env=clean,
+                              cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+
+    refused = cli("pause", "SAAS-1", "--start", "2025-06-10", "--end", "2025-06-05")
+    assert refused.returncode == 2 and '"param": "end"' in refused.stderr
+    done = cli("terms", "SAAS-1", "--auto-renew", "false")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["auto_renew"] is False
+    history = json.loads(cli("history", "SAAS-1").stdout)
+    assert history[0]["action"] == "subscription.terms_changed" and history[0]["actor"].startswith("cli:")
+    assert any(h["outcome"] == "rejected" and h["actor"].startswith("cli:") for h in history)
+    assert api.ok(api.get("/subscriptions/SAAS-1"))["auto_renew"] is False
 
 
 def test_uc04_terminating_the_annual_plan_makes_the_renewal_non_billable(platform, book):
