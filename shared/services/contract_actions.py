@@ -307,7 +307,8 @@ def _successor(ports: Ports, sub: Subscription, on: date, plan: Plan | None = No
     running = [c.model_copy(update={"start": max(c.start, on)}) for c in sub.contract_charges
                if c.charge.type == "recurring" and (c.end is None or c.end > on)]
     return sub.model_copy(deep=True, update={
-        "id": new_id("sub"), "start_date": on, "replaces": sub.id, "replaced_by": None, "termination": None,
+        "id": new_id("sub"), "start_date": on, "replaces": sub.id, "replaced_by": None,
+        "termination": sub.termination if sub.termination and sub.termination.service_end > on else None,
         "plan_code": plan.code if plan else sub.plan_code,
         "plan_version": plan.plan_version if plan else sub.plan_version_on(on),
         "quantity": quantity if quantity is not None else sub.quantity,

@@ -364,3 +364,14 @@ def test_upcoming_previews_the_next_periods_without_storing(world):
         (date(2025, 5, 1), Decimal("30.00")), (date(2025, 6, 1), Decimal("30.00")),
         (date(2025, 7, 1), Decimal("30.00"))]
     assert amounts(bill(world, acme, "2025-05-01")) == [("recurring", Decimal("30.00"))]
+
+
+def test_a_change_keeps_a_scheduled_termination(world):
+    acme = customer(world)
+    plan(world, "basic", "10.00")
+    plan(world, "pro", "20.00")
+    sub = subscribe(world, acme, "basic", "2025-04-01", termination_month="2025-07")
+    at(world, "2025-04-16")
+    successor = actions.change_plan(world.ports, SYSTEM, sub.id, PlanChangeRequest(plan_code="pro"))
+    assert successor.termination.service_end == date(2025, 7, 1)
+    assert successor.status_on(date(2025, 7, 1)) == "terminated"
