@@ -212,7 +212,8 @@ def monthly_fee(plan: Plan, quantity: Decimal, overrides: dict[str, Decimal]) ->
 def change_plan(ports: Ports, actor: Actor, sub_id: str, body: PlanChangeRequest) -> Subscription:
     """Upgrade, downgrade or quantity change: the contract continues as a new subscription (same contract ID)
     from the change date. Immediately with proration, the unused time billed on the old terms is credited
-    and the rest of the period is charged on the new terms, by day; at renewal nothing is prorated."""
+    and the rest of the period is charged on the new terms, by day; at renewal nothing is prorated.
+    `on_date` may lie in the past: seed 002's retrospective amendment (periods billed since are re-billed)."""
     sub, before, today = _live(ports, actor, sub_id)
     plans = _plans(ports, sub)
     old_plan = plans[sub.plan_version_on(today)]
@@ -239,8 +240,8 @@ def change_plan(ports: Ports, actor: Actor, sub_id: str, body: PlanChangeRequest
         if body.date is None:
             raise ValidationError("date is required when timing is 'on_date'", param="date")
         on = body.date
-    if on < today or on < sub.start_date:
-        raise ValidationError(f"{on} is in the past or before the start", param="date")
+    if on < sub.start_date or (on < today and body.timing != "on_date"):
+        raise ValidationError(f"{on} is before the start", param="date")
     if sub.service_end is not None and on >= sub.service_end:
         raise ConflictError(f"the contract ends on {sub.service_end}, before the change", code="already_ending")
     old_fee, new_fee = monthly_fee(old_plan, sub.quantity, sub.price_overrides), monthly_fee(plan, quantity, overrides)

@@ -375,3 +375,19 @@ def test_a_change_keeps_a_scheduled_termination(world):
     successor = actions.change_plan(world.ports, SYSTEM, sub.id, PlanChangeRequest(plan_code="pro"))
     assert successor.termination.service_end == date(2025, 7, 1)
     assert successor.status_on(date(2025, 7, 1)) == "terminated"
+
+
+def test_a_retrospective_amendment_rebills_the_periods_since_its_date(world):
+    # seed 002: original charge ends at mod_date - 1, the new one runs from mod_date
+    acme = customer(world)
+    plan(world, "ms", "10.00")
+    sub = subscribe(world, acme, "ms", "2025-04-01", external_id="C-7")
+    bill(world, acme, "2025-04-01")
+    bill(world, acme, "2025-05-01")
+    at(world, "2025-05-10")
+    actions.change_plan(world.ports, SYSTEM, sub.id, PlanChangeRequest(
+        price_overrides={"ms-fee": Decimal("20.00")}, timing="on_date", date=date(2025, 4, 16)))
+    invoice = bill(world, acme, "2025-05-10")
+    assert sorted(amounts(invoice)) == [("proration", Decimal("-10.00")), ("proration", Decimal("-5.00")),
+                                        ("recurring", Decimal("10.00")), ("recurring", Decimal("20.00"))]
+    assert invoice.total == Decimal("15.00")
