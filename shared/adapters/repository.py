@@ -233,6 +233,12 @@ class Repository:
         return Item(f"SUB#{sub.id}", "A", "subscription", to_data(sub), sub.version, indexes,
                     extra={"customer_id": sub.customer_id})
 
+    def subscription_put(self, sub: Subscription) -> Put:
+        """Write `sub` over the version it was read at, as the next version (the caller bumps it on success)."""
+        item = self.subscription_item(sub)
+        item.version = sub.version + 1
+        return Put(item, sub.version)
+
     def create_subscription(self, sub: Subscription, audit: AuditEvent, also: list[Put] = ()) -> None:
         ops = [Put(self.subscription_item(sub)), *also]
         if sub.external_id:

@@ -118,7 +118,7 @@ def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> Non
         operations.append(Put(marker, 1 if marker.data["invoice_id"] != invoice.id else None))
     operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
     for sub in draft.changed:
-        operations.append(Put(ports.repo.subscription_item(sub), sub.version))
+        operations.append(ports.repo.subscription_put(sub))
     finalize_document(ports, actor, invoice, draft.entity, operations,
                       {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
     for sub in draft.changed:
@@ -314,6 +314,6 @@ def _refresh_due_index(ports: Ports, subs) -> None:
     """Move subscriptions with nothing due off today's due list (derived data, no audit)."""
     for sub in subs:
         try:
-            ports.repo.store.transact([Put(ports.repo.subscription_item(sub), sub.version)])
+            ports.repo.store.transact([ports.repo.subscription_put(sub)])
         except ConflictError:
             pass  # changed meanwhile; its writer recomputed the date

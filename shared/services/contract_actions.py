@@ -335,7 +335,15 @@ def _continue(ports: Ports, actor: Actor, sub: Subscription, before: Subscriptio
     if sub.next_bill_date is None or sub.next_bill_date > today:
         sub.next_bill_date = today
     successor.next_bill_date = next_bill_date(successor, _plans(ports, successor), ())
-    operations = [Put(ports.repo.subscription_item(sub), sub.version), Put(ports.repo.subscription_item(successor))]
+    operations = [ports.repo.subscription_put(sub), Put(ports.repo.subscription_item(successor))]
+    add_ons = _live_add_ons(ports, sub, today)
+    if add_ons and successor.customer_id != sub.customer_id:
+        raise ConflictError(f"subscription {sub.id} carries add-ons {[a.id for a in add_ons]}: end them first",
+                            code="has_add_ons")
+    for add_on in add_ons:  # add-ons follow the subscription that continues their base
+        add_on.parent_id = successor.id
+        operations.append(ports.repo.subscription_put(add_on))
+        add_on.version += 1
     if sub.external_id:
         operations.append(Put(alias_item("subscription", sub.external_id, successor.id), 1))
     audits = [ports.audit(actor, action, "subscription", sub.id, before, {**sub.model_dump(mode="json"), **detail}),
@@ -350,6 +358,11 @@ def _continue(ports: Ports, actor: Actor, sub: Subscription, before: Subscriptio
     ports.publish(actor, action, {"subscription": sub.model_dump(mode="json"),
                                   "successor": successor.model_dump(mode="json"), **detail})
     return successor
+
+
+def _live_add_ons(ports: Ports, sub: Subscription, today: date) -> list[Subscription]:
+    return [a for a in ports.repo.customer_subscriptions(sub.customer_id)
+            if a.parent_id == sub.id and a.status_on(today) != "terminated"]
 
 
 # renewal terms (V5-361) -------------------------------------------------------------------------

@@ -368,7 +368,7 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     changes = [(sub, before)] + _end_add_ons(ports, actor, sub, body, service_end)
     operations, audits = [], []
     for changed, previous in changes:
-        operations.append(Put(ports.repo.subscription_item(changed), changed.version))
+        operations.append(ports.repo.subscription_put(changed))
         audits.append(ports.audit(actor, action, "subscription", changed.id, previous, changed))
     ports.repo.store.transact(operations, audits)  # the base and its add-ons end together or not at all
     for changed, _ in changes:

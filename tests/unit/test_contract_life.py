@@ -391,3 +391,18 @@ def test_a_retrospective_amendment_rebills_the_periods_since_its_date(world):
     assert sorted(amounts(invoice)) == [("proration", Decimal("-10.00")), ("proration", Decimal("-5.00")),
                                         ("recurring", Decimal("10.00")), ("recurring", Decimal("20.00"))]
     assert invoice.total == Decimal("15.00")
+
+
+def test_every_write_moves_the_stored_version_so_a_stale_copy_cannot_overwrite(world):
+    acme = customer(world)
+    plan(world, "ms", "30.00")
+    sub = subscribe(world, acme, "ms", "2025-04-01")
+    stale = subscriptions.get_subscription(world.ports, sub.id)
+    bill(world, acme, "2025-04-01")  # the bill run writes the next bill date
+    at(world, "2025-04-02")
+    with pytest.raises(ConflictError):
+        actions._save(world.ports, SYSTEM, stale, stale.model_copy(), "subscription.test")
+    fresh = subscriptions.get_subscription(world.ports, sub.id)
+    subscriptions.terminate_subscription(world.ports, SYSTEM, sub.id, TerminateRequest())
+    with pytest.raises(ConflictError):
+        actions._save(world.ports, SYSTEM, fresh, fresh.model_copy(), "subscription.test")
