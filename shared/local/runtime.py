@@ -29,7 +29,7 @@ import requests
 from moto.server import ThreadedMotoServer
 from moto.ses.models import RawMessage, ses_backends
 
-from . import cfn, dispatch, dynamodb, events, persistence, s3, scheduler
+from . import cfn, dispatch, dynamodb, events, persistence, s3, scheduler, ses
 from .aws import Clients
 from .clock import LocalClock, parse_instant
 from .deploy import ACCOUNT, REGION, Deployment, deploy, publish_assets, synthesize
@@ -135,6 +135,7 @@ class LocalRuntime:
             if self.http:
                 self.http.stop()
             events.clear()
+            ses.clear()
             for poller in self._pollers:
                 poller.join(timeout=5)
             if self._pool:
@@ -252,6 +253,9 @@ class LocalRuntime:
                 self.clients("ses").verify_email_identity(EmailAddress=address)
             else:
                 self.clients("ses").verify_domain_identity(Domain=address)
+        configuration_sets = [r.physical_id for r in self.deployment.of_type("AWS::SES::ConfigurationSet")]
+        ses.apply(self._pool.submit, lambda entries: self.clients("events").put_events(Entries=entries),
+                  self.clock.now, configuration_sets[0] if configuration_sets else None, ACCOUNT, REGION)
         self._set_env(self._function_env())
         self._start_pollers()
 

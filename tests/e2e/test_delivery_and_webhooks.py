@@ -1,9 +1,9 @@
 """Invoice delivery log and resend, webhook retries with backoff and replay, over HTTP on the local
 platform (the CDK stack deployed into moto, its DocumentsBucket with Object Lock).
 
-moto's SES publishes no configuration-set events, so the delivered/bounced/complained entries
-are covered on the `events/ses/` samples (tests/unit/test_delivery.py); here the log shows the
-`sent` entries of the bill run and of a resend.
+moto's SES publishes no configuration-set events; the local runtime publishes them the way SES's
+mailbox simulator decides (shared/local/ses.py), so the log also shows delivered, bounced and
+complained entries.
 """
 
 from __future__ import annotations
@@ -36,12 +36,16 @@ def invoice(platform, api) -> dict:
     return issued
 
 
+def sent(api, invoice_id: str) -> list[dict]:
+    return [e for e in api.ok(api.get(f"/invoices/{invoice_id}/deliveries"))["data"] if e["status"] == "sent"]
+
+
 def emails(platform) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(raw, policy=policy.default) for raw in platform.sent_emails()]
 
 
 def test_the_bill_runs_email_is_logged_with_its_ses_message_id(platform, api, invoice):
-    (entry,) = api.ok(api.get(f"/invoices/{invoice['id']}/deliveries"))["data"]
+    (entry,) = sent(api, invoice["id"])
     assert (entry["status"], entry["resend"], entry["actor"]) == ("sent", False, "system:bill-run")
     assert (entry["to"], entry["cc"]) == (["ap@acme-iot.example"], ["finance@acme-iot.example"])
     assert entry["message_id"] and entry["occurred_at"] == "2025-03-01T02:00:00Z"  # the run fired at 02:00
@@ -58,7 +62,7 @@ def test_resend_to_another_address_with_the_pay_link(platform, api, invoice, mon
     (attachment,) = list(mail.iter_attachments())
     assert attachment.get_filename() == f"{invoice['number']}.pdf"
 
-    log = api.ok(api.get(f"/invoices/{invoice['id']}/deliveries"))["data"]
+    log = sent(api, invoice["id"])
     assert [(e["status"], e["resend"]) for e in log] == [("sent", False), ("sent", True)]
     assert log[1] == entry and entry["actor"] == "key:local"
     assert api.post(f"/invoices/{invoice['id']}/resend", {"to": ["not-an-email"]}).json()["error"]["param"] == "to[0]"
@@ -67,7 +71,26 @@ def test_resend_to_another_address_with_the_pay_link(platform, api, invoice, mon
     again = api.post(f"/invoices/{invoice['id']}/resend")  # no body: the customer's To and CC again
     assert again.status == 201 and again.json()["cc"] == ["finance@acme-iot.example"]
     assert [m["Cc"] for m in emails(platform) if m["To"] == "ap@acme-iot.example"] == ["finance@acme-iot.example"] * 2
-    assert len(api.ok(api.get(f"/invoices/{invoice['id']}/deliveries"))["data"]) == 3
+    assert len(sent(api, invoice["id"])) == 3
+
+
+def test_ses_events_come_back_as_the_mailbox_simulator_decides(platform, api, invoice):
+    to = ["bounce@simulator.amazonses.com", "complaint@simulator.amazonses.com", "success@simulator.amazonses.com"]
+    resent = api.ok(api.post(f"/invoices/{invoice['id']}/resend", {"to": to}))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log = [e for e in api.ok(api.get(f"/invoices/{invoice['id']}/deliveries"))["data"]
+               if e.get("message_id") == resent["message_id"] and e["status"] != "sent"]
+        if {e["status"] for e in log} >= {"delivered", "bounced", "complained"}:
+            break
+        time.sleep(0.2)
+    by_status = {e["status"]: e for e in log}
+    assert set(by_status) == {"delivered", "bounced", "complained"}, log
+    assert by_status["bounced"]["recipients"] == ["bounce@simulator.amazonses.com"]
+    assert by_status["complained"]["recipients"] == ["complaint@simulator.amazonses.com"]
+    assert sorted(by_status["delivered"]["recipients"]) == ["complaint@simulator.amazonses.com",
+                                                            "success@simulator.amazonses.com"]
+    assert by_status["bounced"]["occurred_at"] == by_status["delivered"]["occurred_at"]  # the platform clock
 
 
 class FlakyReceiver(BaseHTTPRequestHandler):
