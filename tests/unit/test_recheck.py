@@ -94,3 +94,22 @@ def test_a_prorated_refund_credits_the_days_after_the_end_and_states_the_rule():
     assert (line.period_start, line.period_end) == (date(2025, 3, 10), date(2025, 4, 1))
     assert line.proration == "credit by day: 22 of the 31 days billed for 100.00 (2025-03-01 to 2025-03-31)"
     assert state == [(Period(date(2025, 3, 1), date(2025, 3, 10)), Decimal("29.03"))]
+
+
+def test_a_proration_credit_reverses_revenue_over_the_days_it_credits():
+    from shared.billing.models import Invoice, PartySnapshot
+    from shared.billing.revrec import charge_finder, schedules_for_invoice
+
+    billed = billed_march(subscription())
+    ended = subscription(termination=Termination(effective="immediately", service_end=date(2025, 3, 10),
+                                                 requested_at=NOW, requested_by="t", refund="prorated"))
+    (credit,), _ = recheck(ended, billed)
+    party = PartySnapshot(name="x", country="US")
+    invoice = Invoice(id="inv_1", status="finalized", customer_id="cus_1", billing_entity_id="ent_1",
+                      currency="USD", issue_date=date(2025, 3, 10), due_date=date(2025, 4, 9), lines=[credit],
+                      seller=party, buyer=party, created_at=NOW, subtotal=credit.amount, tax_total=Decimal(0),
+                      total=credit.amount, amount_due=credit.amount, number="INV-1")
+    (schedule,) = schedules_for_invoice(invoice, charge_finder({"sub_1": PLAN}))
+    assert schedule.pob_identifier == "BK-OT-RATABLE" and schedule.amount == Decimal("-70.97")
+    assert sum((e.amount for e in schedule.entries), Decimal(0)) == Decimal("-70.97")
+    assert {e.period for e in schedule.entries} == {"2025-03"}
