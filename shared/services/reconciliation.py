@@ -28,7 +28,7 @@ from shared.billing.schedule import due_items, scheduled_items
 from shared.services.billing import plans_for
 from shared.services.context import Ports
 
-LIVE = ("active", "pending_termination")
+LIVE = ("active", "pending_termination", "paused", "trialing")  # due items decide what must be billed
 
 
 def all_subscriptions(ports: Ports) -> Iterator[Subscription]:

@@ -134,7 +134,7 @@ class _Allocation:
         day = body.timestamp.date()
         eligible = []
         for sub in owned:
-            if sub.status_on(day) not in ("active", "pending_termination"):
+            if sub.status_on(day) not in ("active", "pending_termination", "trialing"):
                 continue
             plan = self.plans[sub.plan_code][sub.plan_version_on(day)]
             window = _usage_window(sub, self.plans[sub.plan_code], body)
