@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from functions.api.routers import (
     api_keys,
+    attachments,
     billing,
     customers,
     deliveries,
@@ -40,7 +41,7 @@ from shared.services.wiring import default_ports
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 for module in (entities, customers, plans, subscriptions, usage, documents, billing, deliveries, api_keys,
-               webhooks, revenue):
+               webhooks, revenue, attachments):
     app.include_router(module.router)
 
 

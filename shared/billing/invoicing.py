@@ -13,7 +13,7 @@ from shared.billing.money import ZERO, round_money
 
 # What may change after finalization: status and its history, payments and credits, delivery, storage.
 HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status", "version", "status_history",
-                          "amount_paid", "amount_credited", "amount_remaining", "credits"}
+                          "amount_paid", "amount_credited", "amount_remaining", "credits", "attachments"}
 
 
 def document_number(number_format: str, prefix: str, number: int) -> str:

@@ -359,6 +359,20 @@ class Subscription(Model):
         return self.price_overrides.get(charge.code, charge.price)
 
 
+class Attachment(Model):
+    """A file that goes with an invoice (a timesheet, a usage report): stored beside its PDF and e-mailed
+    with it. Added after finalization too, so it is outside the content hash; its SHA-256 is audited."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    key: str
+    added_at: datetime
+    added_by: str
+
+
 class InvoiceLine(Model):
     kind: Literal["recurring", "one_time", "usage", "late_usage", "discount", "commitment", "adjustment",
                   "credit", "manual", "proration"] = "recurring"
@@ -451,6 +465,7 @@ class Invoice(Model):
     previous_hash: str | None = None
     pdf_key: str | None = None
     delivery_status: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
     created_at: datetime
     finalized_at: datetime | None = None
     version: int = 1

@@ -629,3 +629,9 @@ class PaymentCreate(Model):
     received_on: dt.date | None = Field(default=None, description="default: today on the platform clock")
     method: Literal["bank_transfer", "check", "card", "other"] = "bank_transfer"
     reference: str | None = Field(default=None, max_length=200)
+
+
+class AttachmentCreate(Model):
+    filename: str = Field(min_length=1, max_length=200, description="e.g. timesheet-2025-03.pdf")
+    content_type: str = Field(description="application/pdf, image/png, image/jpeg, text/csv, text/plain or xlsx")
+    content_base64: str = Field(min_length=1, description="the file, base64 (at most 5 MB decoded)")

@@ -87,9 +87,10 @@ class Api(Construct):
             proxy=True,
             description="Billing public API (routes under /v1, served by the api function)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # GET /v1/invoices/{id}/pdf returns the PDF base64-encoded (isBase64Encoded);
-            # API Gateway decodes it only for listed types (client sends Accept: application/pdf).
-            binary_media_types=["application/pdf"],
+            # GET /v1/invoices/{id}/pdf (and attachments) return files base64-encoded (isBase64Encoded);
+            # API Gateway decodes them only for listed types (the client sends the matching Accept).
+            binary_media_types=["application/pdf", "image/png", "image/jpeg",
+                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
             # Method logging needs the account-level CloudWatch role (AWS::ApiGateway::Account).
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,

@@ -546,7 +546,8 @@ def test_rest_api_proxies_everything_to_the_api_function(synth: Synthesized) -> 
     (resource,) = synth.of_type("AWS::ApiGateway::Resource").values()
     assert resource["Properties"]["PathPart"] == "{proxy+}"
     rest_api = synth.props("Api/RestApi")
-    assert rest_api["BinaryMediaTypes"] == ["application/pdf"]  # GET /v1/invoices/{id}/pdf
+    assert rest_api["BinaryMediaTypes"] == [  # GET /v1/invoices/{id}/pdf and attachments
+        "application/pdf", "image/png", "image/jpeg", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
     (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["StageName"] == "live"
     assert "AccessLogSetting" in stage["Properties"]
