@@ -245,6 +245,10 @@ def change_plan(ports: Ports, actor: Actor, sub_id: str, body: PlanChangeRequest
     if sub.service_end is not None and on >= sub.service_end:
         raise ConflictError(f"the contract ends on {sub.service_end}, before the change", code="already_ending")
     old_fee, new_fee = monthly_fee(old_plan, sub.quantity, sub.price_overrides), monthly_fee(plan, quantity, overrides)
+    if plan.code == sub.plan_code and overrides == sub.price_overrides and not any(
+            c.model != "flat_fee" for c in plan.charges if c.type != "usage"):
+        raise ConflictError(f"plan '{plan.code}' has only flat fees: the quantity changes nothing billed",
+                            param="quantity", code="no_change")
     kind = "upgrade" if new_fee > old_fee else "downgrade" if new_fee < old_fee else "change"
     successor = _successor(ports, sub, on, plan=plan, quantity=quantity, overrides=overrides)
     refund = "prorated" if body.proration == "prorate" else "none"

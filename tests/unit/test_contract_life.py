@@ -406,3 +406,12 @@ def test_every_write_moves_the_stored_version_so_a_stale_copy_cannot_overwrite(w
     subscriptions.terminate_subscription(world.ports, SYSTEM, sub.id, TerminateRequest())
     with pytest.raises(ConflictError):
         actions._save(world.ports, SYSTEM, fresh, fresh.model_copy(), "subscription.test")
+
+
+def test_a_quantity_change_on_flat_fees_only_is_refused_as_changing_nothing(world):
+    acme = customer(world)
+    plan(world, "ms", "30.00")
+    sub = subscribe(world, acme, "ms", "2025-04-01")
+    with pytest.raises(ConflictError) as refused:
+        actions.change_plan(world.ports, SYSTEM, sub.id, PlanChangeRequest(quantity=Decimal(3)))
+    assert (refused.value.code, refused.value.param) == ("no_change", "quantity")
