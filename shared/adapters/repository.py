@@ -306,6 +306,13 @@ class Repository:
             indexes["gsi3"] = (f"SERIES#{invoice.billing_entity_id}#{invoice.kind}", f"{invoice.sequence:012d}")
         return Item(f"INV#{invoice.id}", "A", "invoice", to_data(invoice), invoice.version, indexes)
 
+    def invoice_put(self, invoice: Invoice, expected: int | None) -> Put:
+        """Write `invoice` over version `expected` as the next version (None: it must not exist yet)."""
+        item = self.invoice_item(invoice)
+        if expected is not None:
+            item.version = expected + 1
+        return Put(item, expected)
+
     def series(self, entity_id: str, kind: str):
         """Every finalized document of a series in number order (streamed)."""
         for item in self.store.stream(f"SERIES#{entity_id}#{kind}", " ", "~", index="gsi3"):

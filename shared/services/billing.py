@@ -146,7 +146,7 @@ def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: Bil
     audit = ports.audit(actor, f"{document.kind}.finalized", document.kind, document.id, after={
         "number": document.number, "total": str(document.total), "currency": document.currency,
         **(audit_extra or {})})
-    ports.repo.store.transact([Put(ports.repo.invoice_item(document), expected_version),
+    ports.repo.store.transact([ports.repo.invoice_put(document, expected_version),
                                CounterAdvance(counter, sequence, document.content_hash), *operations], [audit])
 
 

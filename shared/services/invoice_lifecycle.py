@@ -142,7 +142,7 @@ def _move(ports: Ports, actor: Actor, invoice: Invoice, status: str, reason: str
 def _save(ports: Ports, invoice: Invoice, audit: list, also: list | None = None) -> None:
     expected = invoice.version
     try:
-        ports.repo.store.transact([Put(ports.repo.invoice_item(invoice), expected), *(also or [])], audit)
+        ports.repo.store.transact([ports.repo.invoice_put(invoice, expected), *(also or [])], audit)
     except ConflictError:
         raise ConflictError(f"invoice {invoice.number} changed meanwhile; read it again and retry",
                             code="concurrent_modification") from None
@@ -225,7 +225,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate) -> In
             invoice.status = "paid"
             invoice.status_history.append({"status": "paid", "at": ports.clock.now().isoformat(),
                                            "by": actor.name, "reason": f"credited by {note.id}"})
-        update = Put(ports.repo.invoice_item(invoice), invoice.version)
+        update = ports.repo.invoice_put(invoice, invoice.version)
         credited_audit = Put(audit_item(ports.audit(actor, "invoice.credited", "invoice", invoice.id, before, invoice)))
         try:
             finalize_document(ports, actor, note, entity, [update, credited_audit],

@@ -65,3 +65,4 @@ def test_a_void_invoice_takes_no_attachment(issued):
     invoice_lifecycle.void_invoice(world.ports, SYSTEM, invoice.id, StatusChange(reason="issued in error"))
     with pytest.raises(ConflictError):
         attach(world, invoice.id)
+
