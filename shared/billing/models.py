@@ -29,7 +29,7 @@ Amount = Annotated[
 ChargeType = Literal["recurring", "one_time", "usage"]
 ChargeModel = Literal["flat_fee", "per_unit", "tiered", "volume", "package", "percentage", "overage", "duration"]
 Aggregation = Literal["sum", "count", "max", "min", "average", "unique_count", "latest"]
-BillingPeriod = Literal["month", "quarter", "semi_annual", "annual"]
+BillingPeriod = Literal["week", "two_weeks", "month", "quarter", "semi_annual", "annual", "two_years", "three_years"]
 Timing = Literal["in_advance", "in_arrears"]
 Role = Literal["admin", "cre", "finance"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from shared.billing.models import Charge, Plan, Subscription
-from shared.billing.periods import OPEN_END, Period, billing_periods
+from shared.billing.periods import MONTHS_IN, OPEN_END, Period, billing_periods
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def charge_items(subscription: Subscription, charge: Charge, since: date | None 
         in_advance = charge.type == "recurring" and charge.timing == "in_advance"
         bill_date = windows[0].start if in_advance else service.end
         item = BillingItem(subscription.id, charge.code, period, service, max(bill_date, period.start), windows)
-        if charge.show_monthly and charge.type == "recurring" and charge.billing_period != "month":
+        if charge.show_monthly and charge.type == "recurring" and MONTHS_IN.get(charge.billing_period, 0) > 1:
             yield from _with_interim_months(subscription, item)
         else:
             yield item

@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from shared.billing.errors import ValidationError
 from shared.billing.models import Invoice, Plan, Subscription
 from shared.billing.money import ZERO, round_money
-from shared.billing.periods import MONTHS_IN
+from shared.billing.periods import monthly_equivalent
 from shared.billing.pricing import price_quantity
 from shared.billing.rating import segment_windows
 from shared.billing.revrec import check_month, month_bounds
@@ -74,7 +74,7 @@ def subscription_mrr(sub: Subscription, plans: dict[int, Plan], day: date) -> De
             price = next((p for window, p in segment_windows(sub, charge) if window.contains(day)), ZERO)
         quantity = Decimal(1) if charge.model == "flat_fee" else sub.quantity
         unit = None if charge.model in ("tiered", "volume") else price
-        total += price_quantity(charge, quantity, unit).amount / MONTHS_IN[charge.billing_period]
+        total += monthly_equivalent(price_quantity(charge, quantity, unit).amount, charge.billing_period)
     return total
 
 

@@ -18,7 +18,7 @@ from shared.adapters.dynamodb import Put
 from shared.adapters.repository import alias_item
 from shared.billing.errors import BillingError, ConflictError, ValidationError
 from shared.billing.models import Charge, ContractCharge, Pause, Plan, Subscription, Termination
-from shared.billing.periods import MONTHS_IN, add_months
+from shared.billing.periods import add_months, monthly_equivalent, validate_cycle
 from shared.billing.schedule import next_bill_date, scheduled_items
 from shared.services.billing import invoice_account, plans_for
 from shared.services.catalog import get_customer, get_plan
@@ -203,8 +203,7 @@ def monthly_fee(plan: Plan, quantity: Decimal, overrides: dict[str, Decimal]) ->
             continue
         price = overrides.get(charge.code, charge.price)
         units = Decimal(1) if charge.model == "flat_fee" else quantity
-        months = MONTHS_IN.get(charge.billing_period)
-        total += price * units / months if months else price * units * Decimal(52) / Decimal(12)
+        total += monthly_equivalent(price * units, charge.billing_period)
     return total
 
 
@@ -291,6 +290,8 @@ def change_billing_day(ports: Ports, actor: Actor, sub_id: str, body: BillingDay
     if sub.parent_id:
         raise ConflictError("an add-on follows its base subscription's billing day", param="billing_day",
                             code="add_on_cycle")
+    validate_cycle({c.billing_period for c in plan.charges if c.type != "one_time"}, "calendar",
+                   body.billing_day, body.billing_month, body.billing_weekday)
     if (body.billing_day, body.billing_month, body.billing_weekday) == (
             sub.billing_day, sub.billing_month, sub.billing_weekday):
         raise ConflictError("the billing day is already that", param="billing_day", code="no_change")
@@ -300,10 +301,11 @@ def change_billing_day(ports: Ports, actor: Actor, sub_id: str, body: BillingDay
     on = current_period_end(sub, plan, today)
     if sub.service_end is not None and on >= sub.service_end:
         raise ConflictError(f"the contract ends on {sub.service_end}", param="billing_day", code="already_ending")
-    successor = _successor(ports, sub, on, billing_day=body.billing_day, billing_month=body.billing_month,
-                           billing_weekday=body.billing_weekday, billing_alignment="calendar")
+    successor = _successor(ports, sub, on, billing_day=body.billing_day or sub.billing_day,
+                           billing_month=body.billing_month or sub.billing_month,
+                           billing_weekday=body.billing_weekday or sub.billing_weekday, billing_alignment="calendar")
     return _continue(ports, actor, sub, before, successor, on, "change", "none", "subscription.billing_day_changed",
-                     {"billing_day": body.billing_day, "from": on.isoformat()})
+                     {"billing_day": successor.billing_day, "from": on.isoformat()})
 
 
 def _successor(ports: Ports, sub: Subscription, on: date, plan: Plan | None = None, quantity: Decimal | None = None,

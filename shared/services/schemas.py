@@ -180,6 +180,17 @@ class ChargeInput(Model):
     proration: Literal["daily", "none"] = "daily"
     show_monthly: bool = Field(default=False, description="annual pre-pay (seed 000 §6.3): the months between "
                                                           "renewals show the service at 0 on the invoice")
+
+    @field_validator("show_monthly")
+    @classmethod
+    def _longer_than_a_month(cls, value: bool, info: ValidationInfo) -> bool:
+        from shared.billing.periods import MONTHS_IN
+
+        if value and (info.data.get("type", "recurring") != "recurring"
+                      or MONTHS_IN.get(info.data.get("billing_period", "month"), 0) <= 1):
+            raise ValueError("show_monthly lists the months between renewals: it needs a recurring charge "
+                             "billed over more than a month")
+        return value
     gl_code: str | None = Field(default=None, max_length=32)
     tax_code: str | None = Field(default=None, max_length=32)
     description: str | None = None
@@ -434,7 +445,7 @@ class TermsChange(Model):
 
 
 class BillingDayChange(Model):
-    billing_day: int = Field(ge=1, le=31)
+    billing_day: int | None = Field(default=None, ge=1, le=31, description="month-based cycles")
     billing_month: int | None = Field(default=None, ge=1, le=12)
     billing_weekday: int | None = Field(default=None, ge=1, le=7)
 

@@ -17,7 +17,14 @@ from shared.billing.models import (
     Termination,
 )
 from shared.billing.money import round_money
-from shared.billing.periods import MONTHS_IN, add_months, billing_periods, period_containing
+from shared.billing.periods import (
+    MONTHS_IN,
+    add_months,
+    billing_periods,
+    cycle_defaults,
+    period_containing,
+    validate_cycle,
+)
 from shared.billing.schedule import cycle_of, next_bill_date, scheduled_items
 from shared.services.billing import plans_for
 from shared.services.catalog import get_coupon, get_customer, get_plan
@@ -64,11 +71,15 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     end = body.end_date or (add_months(start, body.term_months) if body.term_months else None)
     trial_end = _trial_end(ports, body, plan, customer.id, start)
     anchor = trial_end or start  # a trial converts on its end: the paid cycles start there (Stripe, Chargebee)
-    billing_day = body.billing_day or (anchor.day if body.billing_alignment == "anniversary" else 1)
+    validate_cycle({c.billing_period for c in plan.charges if c.type != "one_time"}, body.billing_alignment,
+                   body.billing_day, body.billing_month, body.billing_weekday)
+    billing_day, billing_month, billing_weekday = cycle_defaults(
+        body.billing_alignment, anchor, body.billing_day, body.billing_month, body.billing_weekday)
     alignment = body.billing_alignment
     parent = _parent(ports, body, plan, customer.id, start)
     if parent is not None:  # an add-on follows its base subscription's cycle and ends with it
         billing_day, alignment = parent.billing_day, parent.billing_alignment
+        billing_month, billing_weekday = parent.billing_month, parent.billing_weekday
         if parent.service_end is not None and (end is None or end > parent.service_end):
             end = parent.service_end
     sub = Subscription(
@@ -85,8 +96,8 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         billing_alignment=alignment,
         billing_day=billing_day,
         auto_renew=body.auto_renew,
-        billing_month=body.billing_month or (anchor.month if body.billing_alignment == "anniversary" else None),
-        billing_weekday=body.billing_weekday,
+        billing_month=billing_month,
+        billing_weekday=billing_weekday,
         trial_end=trial_end,
         term_months=body.term_months,
         early_termination_fee=body.early_termination_fee,

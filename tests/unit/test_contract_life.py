@@ -415,3 +415,21 @@ def test_a_quantity_change_on_flat_fees_only_is_refused_as_changing_nothing(worl
     with pytest.raises(ConflictError) as refused:
         actions.change_plan(world.ports, SYSTEM, sub.id, PlanChangeRequest(quantity=Decimal(3)))
     assert (refused.value.code, refused.value.param) == ("no_change", "quantity")
+
+
+def test_a_weekly_plan_bills_on_the_start_weekday_and_refuses_a_day_of_the_month(world):
+    acme = customer(world)
+    plan(world, "weekly", "7.00", period="week")
+    sub = subscribe(world, acme, "weekly", "2025-04-02")  # a Wednesday
+    assert sub.billing_weekday == 3
+    assert amounts(bill(world, acme, "2025-04-02")) == [("recurring", Decimal("7.00"))]
+    assert [ln.period_end for ln in bill(world, acme, "2025-04-09").lines] == [date(2025, 4, 16)]
+    with pytest.raises(ValidationError) as refused:
+        subscribe(world, acme, "weekly", "2025-04-02", billing_day=15)
+    assert refused.value.param == "billing_day"
+
+
+def test_show_monthly_needs_a_charge_longer_than_a_month(world):
+    from pydantic import ValidationError as SchemaError
+    with pytest.raises(SchemaError, match="show_monthly"):
+        plan(world, "ms", "30.00", charge={"show_monthly": True})
