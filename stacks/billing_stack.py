@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.config import BillingConfig
 from stacks.constructs.api import Api
+from stacks.constructs.contracts import ContractCalendar
 from stacks.constructs.data import Data
 from stacks.constructs.documents import Documents
 from stacks.constructs.events import Bus, MailEvents, Webhooks
@@ -46,7 +47,7 @@ class BillingStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": "billing",
                 "POWERTOOLS_METRICS_NAMESPACE": "Billing",
                 "LOG_LEVEL": "INFO",
-                **finance_emails(self),  # CRE_EMAIL, FINANCE_EMAIL
+                **finance_emails(self),  # CRE_EMAIL, FINANCE_EMAIL, OPS_EMAIL
             },
         )
 
@@ -92,6 +93,8 @@ class BillingStack(Stack):
         Finance(self, "Finance", factory=factory, bus=bus, billing_table=data.billing_table,
                 exports_bucket=documents.exports_bucket, grant_send=documents.grant_send_invoices,
                 api=factory.functions["api"])
+        ContractCalendar(self, "Contracts", factory=factory, billing_table=data.billing_table, bus=bus,
+                         grant_send=documents.grant_send_invoices)
         Monitoring(
             self,
             "Monitoring",

@@ -89,6 +89,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "revenue_schedules": FunctionSpec(60, 512, "Revenue schedules of finalized invoices; terminations"),
     # reads every schedule of a billing entity once a month
     "finance_exports": FunctionSpec(300, 1024, "Finance exports and the reconciliation checks"),
+    # reads every subscription once a day
+    "contract_calendar": FunctionSpec(300, 512, "Daily: activations, scheduled terminations, renewals, notices"),
 }
 
 

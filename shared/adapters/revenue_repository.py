@@ -44,6 +44,7 @@ class FinanceSettings(BaseModel):
 
     cre_email: str = Field(default="cre@example.com", alias="CRE_EMAIL")
     finance_email: str = Field(default="finance@example.com", alias="FINANCE_EMAIL")
+    ops_email: str = Field(default="ops@example.com", alias="OPS_EMAIL")  # UC04: annual terminations
     exports_bucket: str | None = Field(default=None, alias="EXPORTS_BUCKET")
 
     @property

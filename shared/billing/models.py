@@ -56,6 +56,7 @@ class BillingEntity(Model):
     usage_charge_limit: Amount | None = None  # default per customer and usage period (V5-4180)
     usage_limits: dict[str, Amount] = Field(default_factory=dict)  # default: metric -> quantity per period
     japan_consumption_tax: bool = True  # seed 000 leaves Japan's rule open: switchable
+    upcoming_bill_notice_days: int | None = None  # V5-4247: e-mail customers this many days before a bill
     created_at: datetime
     version: int = 1
 

@@ -108,6 +108,8 @@ class BillingEntityCreate(_Validated):
     japan_consumption_tax: bool = True
     usage_charge_limit: Amount | None = Field(default=None, ge=0, description="per customer and usage period")
     usage_limits: dict[str, Amount] = Field(default_factory=dict, description="metric -> quantity per period")
+    upcoming_bill_notice_days: int | None = Field(default=None, ge=1, le=60,
+                                                  description="e-mail customers this many days before a bill")
 
     @field_validator("number_format")
     @classmethod

@@ -385,7 +385,34 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     for changed, _ in changes:
         changed.version += 1
         ports.publish(actor, action, {"subscription": changed.model_dump(mode="json")})
+    if any(MONTHS_IN.get(c.billing_period, 0) >= 12 for c in plan.charges if c.type == "recurring"):
+        _confirm_to_ops(ports, sub, today)
     return sub
+
+
+def _confirm_to_ops(ports: Ports, sub: Subscription, today: date) -> None:
+    """UC04 step 3: Ops receives a confirmation that the annual contract will not renew."""
+    from shared.adapters.revenue_repository import finance_settings
+
+    ops = finance_settings().ops_email
+    if not ops or ports.mailer is None:
+        return
+    customer = get_customer(ports, sub.customer_id)
+    termination = sub.termination
+    last_day = termination.service_end - timedelta(days=1)
+    text = "\n".join([
+        f"Contract {sub.external_id or '(no contract ID)'} (subscription {sub.id}, plan {sub.plan_code}) of "
+        f"{customer.name} is terminated.",
+        "",
+        f"Last day of service: {last_day.isoformat()}; its next renewal, {termination.service_end.isoformat()}, "
+        "is not billed.",
+        f"Requested by {termination.requested_by} on {today.isoformat()}"
+        + (f": {termination.reason}" if termination.reason else "") + ".",
+        f"Refund: {termination.refund} (the plan's policy).",
+    ])
+    ports.mailer.send(to=[ops], subject=f"Confirmed: annual contract {sub.external_id or sub.id} ends "
+                                        f"{termination.service_end.isoformat()}", text=text,
+                      tags={"subscription_id": sub.id, "notice": "termination_confirmed"})
 
 
 def _end_add_ons(ports: Ports, actor: Actor, sub: Subscription, body: TerminateRequest,

@@ -8,6 +8,7 @@ activation ends the contract on its own. UC06: a 0 USD contract is listed with i
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import subprocess
@@ -17,6 +18,11 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.e2e
+
+
+def mails_to(platform, address: str) -> list[email.message.Message]:
+    found = [email.message_from_bytes(raw) for raw in platform.sent_emails()]
+    return [m for m in found if address in (m["To"] or "")]
 
 
 def invoices_of(api, customer_ref: str) -> list[dict]:
@@ -102,6 +108,13 @@ def test_uc05_the_termination_month_ends_the_contract_on_its_own(platform, book)
     sched = invoices_of(api, "SCHEDCO")
     assert [inv["lines"][0]["period_start"] for inv in sched] == ["2025-03-01", "2025-04-01", "2025-05-01"]
     assert api.ok(api.get("/subscriptions/MS-2025-200"))["status"] == "terminated"
+    # the daily contract calendar (01:00 UTC) executed it on the day and told CRE and Finance
+    (told,) = [m for m in mails_to(platform, "cre@example.com") if "MS-2025-200" in m["Subject"]]
+    assert "finance@example.com" in told["To"] and told["Subject"].endswith("terminated on 2025-06-01")
+    sub_id = api.ok(api.get("/subscriptions/MS-2025-200"))["id"]
+    audit = api.ok(api.get("/audit-events", object_id=sub_id, limit=50))["data"]
+    executed = [a for a in audit if a["action"] == "subscription.terminated"]
+    assert [(a["actor"], a["occurred_at"][:10]) for a in executed] == [("system:contract-calendar", "2025-06-01")]
     listed = api.ok(api.get("/subscriptions", customer_id="SCHEDCO"))["data"]
     assert listed == []  # churned: hidden by default (V5-3287)
     assert len(api.ok(api.get("/subscriptions", customer_id="SCHEDCO", include_churned="true"))["data"]) == 1
@@ -133,6 +146,8 @@ def test_uc04_terminating_the_annual_plan_makes_the_renewal_non_billable(platfor
         api.ok(api.post(f"/subscriptions/{done}/terminate", {"effective": "end_of_period"}))
     terminated = api.ok(api.post("/subscriptions/ESP-2025-100/terminate", {"effective": "end_of_period"}))
     assert terminated["termination"]["service_end"] == "2026-03-01"  # the next renewal
+    (confirmed,) = [m for m in mails_to(platform, "ops@example.com") if "ESP-2025-100" in m["Subject"]]
+    assert confirmed["Subject"] == "Confirmed: annual contract ESP-2025-100 ends 2026-03-01"
     platform.advance_clock("2026-03-02T03:00:00Z")
     esp = invoices_of(api, "ESPCO")
     assert [inv["total"] for inv in esp] == ["12000.00"] + ["0.00"] * 11  # Apr 2025 .. Feb 2026 at 0

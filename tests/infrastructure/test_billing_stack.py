@@ -38,6 +38,7 @@ COMMON_ENV = {
     "LOG_LEVEL",
     "CRE_EMAIL",  # issue 7: who the reconciliation emails
     "FINANCE_EMAIL",
+    "OPS_EMAIL",  # issue 4 UC04: who confirms annual terminations
 }
 OUTPUTS = {
     "ApiUrl",
@@ -547,7 +548,8 @@ def test_rest_api_proxies_everything_to_the_api_function(synth: Synthesized) -> 
     assert resource["Properties"]["PathPart"] == "{proxy+}"
     rest_api = synth.props("Api/RestApi")
     assert rest_api["BinaryMediaTypes"] == [  # GET /v1/invoices/{id}/pdf and attachments
-        "application/pdf", "image/png", "image/jpeg", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
+        "application/pdf", "image/png", "image/jpeg",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
     (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["StageName"] == "live"
     assert "AccessLogSetting" in stage["Properties"]
