@@ -33,7 +33,7 @@ class TerminatedSubscription(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    termination: Termination
+    termination: Termination | None = None  # None: it ended on its end date, where its schedules end
 
 
 @logger.inject_lambda_context
@@ -54,6 +54,8 @@ def handler(event: dict, context, ports=None, finance=None) -> dict:
     if envelope.type in TERMINATIONS:
         sub = TerminatedSubscription.model_validate(envelope.data["subscription"])
         logger.append_keys(subscription_id=sub.id)
+        if sub.termination is None:
+            return {"subscription_id": sub.id, "schedules": []}
         changed = revenue.terminate(ports, finance, actor, sub.id, sub.termination.service_end,
                                     envelope.occurred_at.date())
         return {"subscription_id": sub.id, "schedules": [s.id for s in changed]}

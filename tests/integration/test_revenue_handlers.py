@@ -92,6 +92,10 @@ def test_a_scheduled_termination_at_the_renewal_changes_nothing_an_earlier_one_c
     assert entries["2026-03"] == "4471.23"  # March to July 2026: 1,019.18 + 986.30 + 1,019.18 + 986.30 + 460.27
     assert sum(Decimal(a) for a in entries.values()) == Decimal("12000.00")
     assert runtime.invoke("revenue_schedules", copy) == {"subscription_id": book["esp"].id, "schedules": []}
+    ended = json.loads(json.dumps(at_renewal))  # the calendar's deactivation of a contract at its end date
+    ended["detail"]["type"] = "subscription.terminated"
+    ended["detail"]["data"]["subscription"]["termination"] = None
+    assert runtime.invoke("revenue_schedules", ended) == {"subscription_id": book["esp"].id, "schedules": []}
 
 
 def test_the_daily_schedule_exports_august_once_on_the_first_business_day(runtime, book):
