@@ -16,6 +16,7 @@ from shared.services.schemas import AttachmentCreate
 
 MAX_BYTES = 5 * 1024 * 1024  # an API Gateway payload is at most 10 MB, base64 adds a third
 MAX_PER_DOCUMENT = 10
+MAX_TOTAL_BYTES = 6 * 1024 * 1024  # they travel with the PDF in one SES message (10 MB at most, base64 inside)
 # content type -> how its bytes begin (None: text, checked as UTF-8)
 SIGNATURES: dict[str, tuple[bytes, ...] | None] = {
     "application/pdf": (b"%PDF-",),
@@ -48,6 +49,9 @@ def add_attachment(ports: Ports, actor: Actor, document_id: str, body: Attachmen
         raise ValidationError(f"{len(content)} bytes: an attachment has 1 byte to {MAX_BYTES // 1024 // 1024} MB",
                               param="content_base64")
     _check_content(content, body.content_type)
+    if sum(a.size for a in document.attachments) + len(content) > MAX_TOTAL_BYTES:
+        raise ConflictError(f"a document's attachments add up to at most {MAX_TOTAL_BYTES // 1024 // 1024} MB: "
+                            "they are e-mailed together", code="attachments_too_large")
     attachment_id = new_id("att")
     attachment = Attachment(
         id=attachment_id, filename=body.filename, content_type=body.content_type, size=len(content),

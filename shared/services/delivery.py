@@ -20,6 +20,7 @@ from shared.adapters.delivery_repository import DeliveryRepository
 from shared.billing.errors import ConflictError, ValidationError
 from shared.billing.models import Customer, Invoice, Model
 from shared.documents.email import invoice_email, pay_url
+from shared.services.attachments import attachment_files
 from shared.services.catalog import get_customer
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
@@ -127,7 +128,8 @@ def _send(ports: Ports, actor: Actor, invoice: Invoice, pdf: bytes, compose: Com
     subject, text, html = compose(invoice)
     message_id = ports.mailer.send(
         to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
-        attachments=[(f"{invoice.number}.pdf", pdf, PDF)], tags={INVOICE_TAG: invoice.id})
+        attachments=[(f"{invoice.number}.pdf", pdf, PDF), *attachment_files(ports, invoice)],
+        tags={INVOICE_TAG: invoice.id})
     return DeliveryLogEntry(id=new_id("dlv"), invoice_id=invoice.id, status="sent", occurred_at=ports.clock.now(),
                             message_id=message_id, to=to, cc=cc, bcc=bcc, resend=resend, actor=actor.name)
 

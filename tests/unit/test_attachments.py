@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import email
 import hashlib
+from email import policy
 
 import pytest
 
@@ -66,3 +68,27 @@ def test_a_void_invoice_takes_no_attachment(issued):
     with pytest.raises(ConflictError):
         attach(world, invoice.id)
 
+
+
+def test_attachments_travel_with_the_invoice_email(issued):
+    from shared.services import delivery
+
+    world, invoice = issued
+    world.ports.documents.put(f"invoices/{invoice.id}.pdf", PDF, "application/pdf")
+    stored = world.ports.repo.get_invoice(invoice.id)
+    stored.pdf_key = f"invoices/{invoice.id}.pdf"
+    world.ports.repo.update_invoice(stored)
+    attach(world, invoice.id, content=b"day,hours\n2025-04-01,8\n", filename="hours.csv", content_type="text/csv")
+    delivery.resend(world.ports, SYSTEM, invoice.id, delivery.email_composer(None))
+    (sent,) = world.sent()
+    message = email.message_from_string(sent.raw_data, policy=policy.default)
+    assert [a.get_filename() for a in message.iter_attachments()] == [f"{invoice.number}.pdf", "hours.csv"]
+
+
+def test_attachments_that_would_not_fit_one_email_are_refused(issued, monkeypatch):
+    world, invoice = issued
+    monkeypatch.setattr(attachments, "MAX_TOTAL_BYTES", len(PDF) + 5)
+    attach(world, invoice.id)
+    with pytest.raises(ConflictError) as refused:
+        attach(world, invoice.id, filename="second.pdf")
+    assert refused.value.code == "attachments_too_large"
