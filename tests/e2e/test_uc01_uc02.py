@@ -60,7 +60,8 @@ def book(api):
 def test_uc01_first_invoice_lists_the_managed_service_with_its_contract(platform, book):
     api = book
     fired = platform.advance_clock("2025-03-01T03:00:00Z")
-    assert [f["status"] for f in fired] == ["SUCCEEDED"]  # the 02:00 UTC daily bill run
+    assert [f["status"] for f in fired if "DailyBillRun" in f["schedule"]] == ["SUCCEEDED"]  # 02:00 UTC
+    assert {f["status"] for f in fired} == {"SUCCEEDED"}  # and the 01:00 contract calendar
     (invoice,) = invoices_of(api, "ACME")
     assert api.ok(api.get("/invoices", customer_id="ACME"))["data"] == [invoice]  # by contract-side id too
     assert invoice["status"] == "finalized" and invoice["number"].startswith("INV-")
@@ -129,9 +130,11 @@ def test_uc02_termination_makes_the_current_month_the_last_billed(platform, book
     assert api.ok(api.get("/subscriptions/MS-2025-014"))["status"] == "terminated"
 
     audit = api.ok(api.get("/audit-events", object_id=sub["id"]))["data"]
-    assert [e["action"] for e in audit] == ["subscription.termination_scheduled", "subscription.created"]
-    assert audit[0]["actor"] == "key:local" and audit[0]["before"]["termination"] is None
-    assert audit[0]["after"]["termination"]["reason"] == "moved to partner billing"
+    assert [e["action"] for e in audit] == ["subscription.terminated", "subscription.termination_scheduled",
+                                           "subscription.created"]
+    assert (audit[0]["actor"], audit[0]["occurred_at"][:10]) == ("system:contract-calendar", "2025-04-01")
+    assert audit[1]["actor"] == "key:local" and audit[1]["before"]["termination"] is None
+    assert audit[1]["after"]["termination"]["reason"] == "moved to partner billing"
 
 
 def test_uc02_immediate_termination_bills_nothing_more(platform, book):
