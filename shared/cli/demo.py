@@ -94,7 +94,9 @@ def _run(out: Path, clock: str, console) -> None:
                         {"effective": "end_of_period", "reason": "moved to partner billing (UC02)"}))
         print("UC02: terminated MS-2025-014 at the end of March")
         fired += runtime.advance_clock("2025-04-01T03:00:00Z")
-        print(f"clock moved to 2025-04-01T03:00Z; the schedule fired {len(fired)} bill runs")
+        bill_runs = [f for f in fired if "DailyBillRun" in f["schedule"]]
+        print(f"clock moved to 2025-04-01T03:00Z; the schedules fired {len(bill_runs)} bill runs "
+              f"({len(fired)} scheduled tasks in all)")
         invoices = collect(api, out)
         emails = runtime.sent_emails()
         for number, raw in enumerate(emails, 1):
