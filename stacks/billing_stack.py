@@ -47,7 +47,9 @@ class BillingStack(Stack):
                 "POWERTOOLS_SERVICE_NAME": "billing",
                 "POWERTOOLS_METRICS_NAMESPACE": "Billing",
                 "LOG_LEVEL": "INFO",
-                **finance_emails(self),  # CRE_EMAIL, FINANCE_EMAIL, OPS_EMAIL
+                **finance_emails(self),  # CRE_EMAIL, FINANCE_EMAIL
+                # UC04: Ops confirms annual terminations; the same people as the alarms (`ops_emails`)
+                "OPS_EMAIL": ",".join(config.ops_emails) or "ops@example.com",
             },
         )
 

@@ -44,7 +44,11 @@ class FinanceSettings(BaseModel):
 
     cre_email: str = Field(default="cre@example.com", alias="CRE_EMAIL")
     finance_email: str = Field(default="finance@example.com", alias="FINANCE_EMAIL")
-    ops_email: str = Field(default="ops@example.com", alias="OPS_EMAIL")  # UC04: annual terminations
+    ops_email: str = Field(default="ops@example.com", alias="OPS_EMAIL")  # UC04; comma-separated
+
+    @property
+    def ops(self) -> list[str]:
+        return [a.strip() for a in self.ops_email.split(",") if a.strip()]
     exports_bucket: str | None = Field(default=None, alias="EXPORTS_BUCKET")
 
     @property

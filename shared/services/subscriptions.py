@@ -394,7 +394,7 @@ def _confirm_to_ops(ports: Ports, sub: Subscription, today: date) -> None:
     """UC04 step 3: Ops receives a confirmation that the annual contract will not renew."""
     from shared.adapters.revenue_repository import finance_settings
 
-    ops = finance_settings().ops_email
+    ops = finance_settings().ops
     if not ops or ports.mailer is None:
         return
     customer = get_customer(ports, sub.customer_id)
@@ -410,7 +410,7 @@ def _confirm_to_ops(ports: Ports, sub: Subscription, today: date) -> None:
         + (f": {termination.reason}" if termination.reason else "") + ".",
         f"Refund: {termination.refund} (the plan's policy).",
     ])
-    ports.mailer.send(to=[ops], subject=f"Confirmed: annual contract {sub.external_id or sub.id} ends "
+    ports.mailer.send(to=ops, subject=f"Confirmed: annual contract {sub.external_id or sub.id} ends "
                                         f"{termination.service_end.isoformat()}", text=text,
                       tags={"subscription_id": sub.id, "notice": "termination_confirmed"})
 

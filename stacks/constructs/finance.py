@@ -36,12 +36,11 @@ REVENUE_EVENTS = ("invoice.finalized", "subscription.terminated", "subscription.
 EXPORTS_SCHEDULE_EXPRESSION = "cron(0 6 * * ? *)"
 EXPORTS_SCHEDULE_INPUT = {"as_of": "<aws.scheduler.scheduled-time>", "trigger": "schedule"}
 EXPORTS_PREFIX = "exports/"
-DEFAULT_EMAILS = {"CRE_EMAIL": "cre@example.com", "FINANCE_EMAIL": "finance@example.com",
-                  "OPS_EMAIL": "ops@example.com"}
+DEFAULT_EMAILS = {"CRE_EMAIL": "cre@example.com", "FINANCE_EMAIL": "finance@example.com"}
 
 
 def finance_emails(scope: Construct) -> dict[str, str]:
-    """`CRE_EMAIL`, `FINANCE_EMAIL` and `OPS_EMAIL` from the context (`-c cre_email=... -c ops_email=...`)."""
+    """`CRE_EMAIL` and `FINANCE_EMAIL` from the context (`-c cre_email=... -c finance_email=...`)."""
     return {key: str(scope.node.try_get_context(key.lower()) or default) for key, default in DEFAULT_EMAILS.items()}
 
 

@@ -41,3 +41,8 @@ def test_the_calendar_reads_and_writes_the_table_publishes_events_and_sends_mail
     assert actions_on(statements, synth.id_of("Events/EventBus")) == {"events:PutEvents"}
     assert "ses:SendRawEmail" in actions_on(statements, synth.id_of("Documents/MailFrom"))
     assert actions_on(statements, synth.id_of("Data/CountersTable")) == set()
+
+
+def test_ops_hear_of_annual_terminations_at_the_alarm_addresses(synth: Synthesized) -> None:
+    env = synth.resources[function_ids(synth)["api"]]["Properties"]["Environment"]["Variables"]
+    assert env["OPS_EMAIL"] == "ops@example.com"  # cdk.json `ops_emails` is empty: the placeholder
