@@ -37,7 +37,7 @@ from shared.services.schemas import (
     TermsChange,
     TrialExtension,
 )
-from shared.services.subscriptions import current_period_end, get_subscription
+from shared.services.subscriptions import check_price_overrides, current_period_end, get_subscription
 
 
 def recorded(action: str):
@@ -226,9 +226,7 @@ def change_plan(ports: Ports, actor: Actor, sub_id: str, body: PlanChangeRequest
     quantity = body.quantity if body.quantity is not None else sub.quantity
     overrides = body.price_overrides if body.price_overrides is not None else (
         sub.price_overrides if plan.code == sub.plan_code else {})
-    for code in overrides:
-        if code not in {c.code for c in plan.charges}:
-            raise ValidationError(f"plan '{plan.code}' has no charge '{code}'", param=f"price_overrides.{code}")
+    check_price_overrides(plan, overrides)
     if plan.code == sub.plan_code and quantity == sub.quantity and overrides == sub.price_overrides:
         raise ConflictError("nothing changes: same plan, quantity and prices", code="no_change")
     if body.timing == "immediately":

@@ -41,20 +41,7 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         raise ValidationError(
             f"plan '{plan.code}' is priced in {plan.currency} but the customer is billed in "
             f"{customer.currency}", param="plan_code")
-    charge_codes = {c.code for c in plan.charges}
-    for code, price in body.price_overrides.items():
-        if code not in charge_codes:
-            raise ValidationError(f"plan '{plan.code}' has no charge '{code}'", param=f"price_overrides.{code}")
-        charge = plan.charge(code)
-        if charge.tiers or charge.model in ("tiered", "volume", "percentage"):
-            raise ValidationError(f"charge '{code}' is priced by its tiers or rate; a single price cannot override it",
-                                  param=f"price_overrides.{code}")
-        if charge.segments:
-            raise ValidationError(f"charge '{code}' has price segments; override them with a new plan version",
-                                  param=f"price_overrides.{code}")
-        if round_money(price, plan.currency) != price:
-            raise ValidationError(f"{price} has more decimals than {plan.currency} allows",
-                                  param=f"price_overrides.{code}")
+    check_price_overrides(plan, body.price_overrides)
     if customer.country == "BR":  # seed 000: invoices for Brazil carry the Portuguese description
         for index, charge in enumerate(plan.charges):
             if "pt-BR" not in charge.translations and "pt" not in charge.translations:
@@ -129,6 +116,24 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     if start <= ports.clock.now().date():
         ports.publish(actor, "subscription.activated", data)
     return sub
+
+
+def check_price_overrides(plan: Plan, overrides: dict) -> None:
+    """A contract price replaces a charge's single price, in the plan's currency's decimals."""
+    charge_codes = {c.code for c in plan.charges}
+    for code, price in overrides.items():
+        if code not in charge_codes:
+            raise ValidationError(f"plan '{plan.code}' has no charge '{code}'", param=f"price_overrides.{code}")
+        charge = plan.charge(code)
+        if charge.tiers or charge.model in ("tiered", "volume", "percentage"):
+            raise ValidationError(f"charge '{code}' is priced by its tiers or rate; a single price cannot override it",
+                                  param=f"price_overrides.{code}")
+        if charge.segments:
+            raise ValidationError(f"charge '{code}' has price segments; override them with a new plan version",
+                                  param=f"price_overrides.{code}")
+        if round_money(price, plan.currency) != price:
+            raise ValidationError(f"{price} has more decimals than {plan.currency} allows",
+                                  param=f"price_overrides.{code}")
 
 
 def _trial_end(ports: Ports, body: SubscriptionCreate, plan: Plan, customer_id: str, start: date) -> date | None:

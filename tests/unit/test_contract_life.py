@@ -433,3 +433,13 @@ def test_show_monthly_needs_a_charge_longer_than_a_month(world):
     from pydantic import ValidationError as SchemaError
     with pytest.raises(SchemaError, match="show_monthly"):
         plan(world, "ms", "30.00", charge={"show_monthly": True})
+
+
+def test_a_change_checks_contract_prices_like_a_new_contract(world):
+    acme = customer(world)
+    plan(world, "ms", "30.00")
+    sub = subscribe(world, acme, "ms", "2025-04-01")
+    with pytest.raises(ValidationError) as refused:
+        actions.change_plan(world.ports, SYSTEM, sub.id,
+                            PlanChangeRequest(price_overrides={"ms-fee": Decimal("1.005")}))
+    assert refused.value.param == "price_overrides.ms-fee"
