@@ -99,10 +99,14 @@ class Delete:
     pk: str
     sk: str
     must_exist: bool = False  # fail the transaction when another writer deleted it first
+    expected_version: int | None = None  # fail it too when another writer changed it since it was read
 
     def to_transact(self, table: str) -> dict:
         delete: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": self.pk}, "sk": {"S": self.sk}}}
-        if self.must_exist:
+        if self.expected_version is not None:
+            delete["ConditionExpression"] = "version = :v"
+            delete["ExpressionAttributeValues"] = {":v": {"N": str(self.expected_version)}}
+        elif self.must_exist:
             delete["ConditionExpression"] = "attribute_exists(pk)"
         return {"Delete": delete}
 
