@@ -13,7 +13,12 @@ from shared.billing.money import ZERO, round_money
 
 # What may change after finalization: status and its history, payments and credits, delivery, storage.
 HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status", "version", "status_history",
-                          "amount_paid", "amount_credited", "amount_remaining", "credits", "attachments"}
+                          "amount_paid", "amount_credited", "amount_remaining", "credits", "attachments",
+                          "replaced_by"}
+# Fields added after documents were first issued: left out of the canonical content while empty,
+# so documents finalized before they existed still verify.
+HASH_OMITTED_WHEN_EMPTY = {"branding", "related"}
+LINE_HASH_OMITTED_WHEN_EMPTY = {"attributes"}
 
 
 def document_number(number_format: str, prefix: str, number: int) -> str:
@@ -36,6 +41,13 @@ def totals(lines: list[InvoiceLine], tax_total: Decimal, currency: str) -> dict[
 def content_hash(invoice: Invoice) -> str:
     """SHA-256 of the invoice's canonical content, chained through `previous_hash`."""
     content = invoice.model_dump(mode="json", exclude=HASHED_FIELDS_EXCLUDED)
+    for name in HASH_OMITTED_WHEN_EMPTY:
+        if not content.get(name):
+            content.pop(name, None)
+    for line in content["lines"]:
+        for name in LINE_HASH_OMITTED_WHEN_EMPTY:
+            if not line.get(name):
+                line.pop(name, None)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -38,6 +38,22 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+class Logo(Model):
+    """An entity's logo, stored once in the documents bucket under its SHA-256 (never overwritten)."""
+
+    key: str
+    sha256: str
+    media_type: Literal["image/png", "image/jpeg", "image/svg+xml"]
+    size: int
+
+
+class Branding(Model):
+    """How an entity's documents look; snapshotted onto each invoice so it re-renders the same."""
+
+    accent_color: str = "#1f4e79"  # #RRGGBB: title, rules, the amount-due band
+    logo: Logo | None = None
+
+
 class BillingEntity(Model):
     id: str
     code: str
@@ -57,6 +73,7 @@ class BillingEntity(Model):
     usage_limits: dict[str, Amount] = Field(default_factory=dict)  # default: metric -> quantity per period
     japan_consumption_tax: bool = True  # seed 000 leaves Japan's rule open: switchable
     upcoming_bill_notice_days: int | None = None  # V5-4247: e-mail customers this many days before a bill
+    branding: Branding = Field(default_factory=Branding)
     created_at: datetime
     version: int = 1
 
@@ -81,6 +98,8 @@ class Customer(Model):
     net_terms_days: int = 30
     usage_charge_limit: Amount | None = None  # overrides the entity's (V5-4180)
     usage_limits: dict[str, Amount] = Field(default_factory=dict)  # overrides the entity's, per metric
+    invoice_grouping: Literal["customer", "subscription"] = "customer"  # one invoice per period, or one per contract
+    document_format: Literal["pdf", "facturx"] = "pdf"  # facturx: the PDF of record carries its CII XML
     created_at: datetime
     version: int = 1
 
@@ -397,6 +416,7 @@ class InvoiceLine(Model):
     usage_records: int | None = None  # DS-009: how many usage records the quantity comes from
     details: list[str] = Field(default_factory=list)  # tier breakdown, bundle components, rules applied
     pob_identifier: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)  # e.g. project, po_number: what a split groups by
 
 
 class TaxLine(Model):
@@ -419,6 +439,17 @@ class PartySnapshot(Model):
     country: str
     region: str | None = None
     tax_id: str | None = None
+
+
+class DocumentLink(Model):
+    """Where a document comes from (seed 001 §1.2): the invoice a credit note corrects, the drafts a
+    merge combined, the invoice a split or a re-bill came from."""
+
+    relation: Literal["corrects", "merged_from", "split_from", "rebill_of"]
+    id: str
+    number: str | None = None  # None for a draft (drafts have no number)
+    issue_date: date | None = None
+    share: str | None = None  # a split by percentage: this child's percent of the parent
 
 
 class Invoice(Model):
@@ -461,7 +492,10 @@ class Invoice(Model):
     memo_lines: list[str] = Field(default_factory=list)  # e.g. MXN amounts on a USD invoice for Mexico
     seller: PartySnapshot
     buyer: PartySnapshot
-    template_version: str = "invoice_v1"
+    template_version: str = "invoice_v2"
+    branding: Branding | None = None  # the seller's branding when issued
+    related: list[DocumentLink] = Field(default_factory=list)
+    replaced_by: list[str] = Field(default_factory=list)  # documents issued in its place (a re-bill)
     content_hash: str | None = None
     previous_hash: str | None = None
     pdf_key: str | None = None

@@ -55,20 +55,25 @@ def invoice_email(invoice: Invoice, pay_url: str | None = None) -> tuple[str, st
     """(subject, text body, HTML body) for sending `invoice`, in its language, with a pay link when given."""
     ctx = context(invoice)
     t, locale = ctx["t"], ctx["locale"]
+    credit_note = invoice.kind == "credit_note"
+    corrected = next((link for link in invoice.related if link.relation == "corrects"), None)
     values = {
         "number": invoice.number or t["draft"],
         "seller": invoice.seller.name,
         "buyer": invoice.buyer.name,
-        "amount": money(invoice.amount_due, invoice.currency, locale),
+        "amount": money(-invoice.total if credit_note else invoice.amount_due, invoice.currency, locale),
         "due_date": medium_date(invoice.due_date, locale),
         "issue_date": medium_date(invoice.issue_date, locale),
+        "invoice_number": (corrected.number if corrected else None) or invoice.credit_note_of or "",
     }
+    prefix = "cn_" if credit_note else ""
     ctx.update(
         values=values,
-        subject=_one_line(t["email_subject"].format(**values)),
+        credit_note=credit_note,
+        subject=_one_line(t[f"{prefix}email_subject"].format(**values)),
         greeting=t["email_greeting"].format(**values),
-        body=t["email_body"].format(**values),
-        pay_url=pay_url,
+        body=t[f"{prefix}email_body"].format(**values),
+        pay_url=None if credit_note else pay_url,
         pay_label=PAY_LABELS.get(catalog_language(invoice.language), PAY_LABELS["en"]),
     )
     env = environment()

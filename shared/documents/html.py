@@ -7,6 +7,7 @@ the API may import it; the PDF step lives in `shared.documents.pdf`.
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -35,6 +36,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 HASH_CHARS = 16  # how much of the content hash the document prints
 _TEMPLATE_VERSION = re.compile(r"^[a-z][a-z0-9_]*$")
 _CSS_PLAIN = re.compile(r"[\w .,:;·/()#+\-]", re.UNICODE)
+ACCENT = re.compile(r"^#[0-9a-fA-F]{6}$")
+DEFAULT_ACCENT = "#1f4e79"
+MODES = ("document", "preview", "proforma")  # the document of record; a draft's preview; a pro-forma
 
 
 # --- formatting (plain functions, also used by the email module) ---------------------------
@@ -153,6 +157,29 @@ def _place(ctx: Any, party: Any) -> str:
     return region_and_country(party.region, party.country, ctx["locale"])
 
 
+@pass_context
+def _field_label(ctx: Any, name: str) -> str:
+    """A custom field's caption: the catalog's (`po_number` -> `PO number`), else the name spelled out."""
+    return ctx["t"].get(name) or name.replace("_", " ").capitalize()
+
+
+@pass_context
+def _link_texts(ctx: Any, links: list) -> list[str]:
+    """One sentence per merge/split/re-bill link, in the document's language."""
+    t, texts = ctx["t"], []
+    merged = [link.id for link in links if link.relation == "merged_from"]
+    if merged:
+        texts.append(t["merged_from"].format(ids=", ".join(merged)))
+    for link in links:
+        ref = link.number or link.id
+        if link.relation == "split_from":
+            texts.append(t["split_from"].format(
+                ref=t["split_share"].format(share=link.share, ref=ref) if link.share else ref))
+        elif link.relation == "rebill_of":
+            texts.append(t["rebill_of"].format(number=ref, date=medium_date(link.issue_date, ctx["locale"])))
+    return texts
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
@@ -174,17 +201,30 @@ def environment() -> Environment:
         short_hash=short_hash,
         css_string=css_string,
         css_page_counter=css_page_counter,
+        field_label=_field_label,
+        link_texts=_link_texts,
     )
     return env
 
 
-def context(invoice: Invoice) -> dict[str, Any]:
-    """What every invoice template (document or email) receives."""
+def context(invoice: Invoice, mode: str = "document", logo: tuple[str, bytes] | None = None) -> dict[str, Any]:
+    """What every invoice template (document or email) receives.
+
+    `mode`: "document" (the document of record), "preview" (a draft, watermarked) or "proforma".
+    `logo`: (media type, bytes) of the logo the invoice's branding names, read by the caller.
+    """
+    if mode not in MODES:
+        raise NonRetryableError(f"'{mode}' is not a document mode {MODES}", param="mode")
+    branding = invoice.branding
+    accent = branding.accent_color if branding and ACCENT.fullmatch(branding.accent_color) else DEFAULT_ACCENT
     return {
         "invoice": invoice,
         "t": labels_for(invoice.language),
         "locale": babel_locale(invoice.language),
         "lang": catalog_language(invoice.language),
+        "mode": mode,
+        "accent": accent,
+        "logo": f"data:{logo[0]};base64,{base64.b64encode(logo[1]).decode()}" if logo else None,
     }
 
 
@@ -196,8 +236,8 @@ def template_name(template_version: str, suffix: str = "html.j2") -> str:
     return f"{template_version}.{suffix}"
 
 
-def render_invoice_html(invoice: Invoice) -> str:
-    """The invoice as a self-contained HTML document (styles inlined), ready for weasyprint."""
+def render_invoice_html(invoice: Invoice, mode: str = "document", logo: tuple[str, bytes] | None = None) -> str:
+    """The invoice as a self-contained HTML document (styles and logo inlined), ready for weasyprint."""
     name = template_name(invoice.template_version)
     try:
         template = environment().get_template(name)
@@ -205,4 +245,4 @@ def render_invoice_html(invoice: Invoice) -> str:
         raise NonRetryableError(
             f"no invoice template '{name}' for invoice {invoice.id}", code="template_missing"
         ) from None
-    return template.render(context(invoice))
+    return template.render(context(invoice, mode, logo))

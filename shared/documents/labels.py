@@ -48,6 +48,27 @@ LABELS: dict[str, dict[str, str]] = {
         "email_body": "Please find attached invoice {number} for {amount}, due on {due_date}.",
         "email_questions": "If you have any questions about this invoice, please contact us.",
         "email_signoff": "Thank you,",
+        "credit_note": "Credit note",
+        "credit_note_number": "Credit note number",
+        "corrects_invoice": "Corrects invoice {number} of {date}",
+        "amount_credited": "Amount credited",
+        "proforma": "Pro-forma invoice",
+        "proforma_watermark": "Pro forma",
+        "proforma_notice": "Pro forma: not a tax invoice and not a request for payment. The invoice follows.",
+        "preview_notice": "Preview of a draft: not an invoice. The number and dates are set when it is finalized.",
+        "references": "References",
+        "po_number": "PO number",
+        "project_code": "Project",
+        "project": "Project",
+        "merged_from": "Combines drafts {ids}",
+        "split_from": "Split from {ref}",
+        "split_share": "{share}% of {ref}",
+        "rebill_of": "Replaces invoice {number} of {date}, credited in full",
+        "cn_email_subject": "Credit note {number} from {seller} — {amount} credited to invoice {invoice_number}",
+        "cn_email_body": (
+            "Please find attached credit note {number} for {amount}, "
+            "which corrects invoice {invoice_number}."
+        ),
     },
     "pt-BR": {
         "invoice": "Fatura",
@@ -85,6 +106,27 @@ LABELS: dict[str, dict[str, str]] = {
         ),
         "email_questions": "Em caso de dúvidas sobre esta fatura, entre em contato conosco.",
         "email_signoff": "Obrigado,",
+        "credit_note": "Nota de crédito",
+        "credit_note_number": "Número da nota de crédito",
+        "corrects_invoice": "Corrige a fatura {number} de {date}",
+        "amount_credited": "Valor creditado",
+        "proforma": "Fatura pró-forma",
+        "proforma_watermark": "Pró-forma",
+        "proforma_notice": "Pró-forma: não é um documento fiscal nem uma cobrança. A fatura será emitida em seguida.",
+        "preview_notice": "Pré-visualização de um rascunho: não é uma fatura. Número e datas são definidos na emissão.",
+        "references": "Referências",
+        "po_number": "Nº do pedido de compra",
+        "project_code": "Projeto",
+        "project": "Projeto",
+        "merged_from": "Reúne os rascunhos {ids}",
+        "split_from": "Desmembrada de {ref}",
+        "split_share": "{share}% de {ref}",
+        "rebill_of": "Substitui a fatura {number} de {date}, creditada integralmente",
+        "cn_email_subject": "Nota de crédito {number} de {seller} — {amount} creditados na fatura {invoice_number}",
+        "cn_email_body": (
+            "Segue em anexo a nota de crédito {number} no valor de "
+            "{amount}, que corrige a fatura {invoice_number}."
+        ),
     },
     "es": {
         "invoice": "Factura",
@@ -124,6 +166,30 @@ LABELS: dict[str, dict[str, str]] = {
             "Si tiene alguna pregunta sobre esta factura, póngase en contacto con nosotros."
         ),
         "email_signoff": "Gracias,",
+        "credit_note": "Nota de crédito",
+        "credit_note_number": "Número de nota de crédito",
+        "corrects_invoice": "Rectifica la factura {number} del {date}",
+        "amount_credited": "Importe abonado",
+        "proforma": "Factura proforma",
+        "proforma_watermark": "Proforma",
+        "proforma_notice": "Proforma: no es una factura ni una solicitud de pago. La factura se emitirá después.",
+        "preview_notice": (
+            "Vista previa de un borrador: no es una factura. El "
+            "número y las fechas se asignan al emitirla."
+        ),
+        "references": "Referencias",
+        "po_number": "N.º de pedido",
+        "project_code": "Proyecto",
+        "project": "Proyecto",
+        "merged_from": "Agrupa los borradores {ids}",
+        "split_from": "Dividida de {ref}",
+        "split_share": "{share} % de {ref}",
+        "rebill_of": "Sustituye a la factura {number} del {date}, abonada íntegramente",
+        "cn_email_subject": "Nota de crédito {number} de {seller} — {amount} abonados a la factura {invoice_number}",
+        "cn_email_body": (
+            "Adjuntamos la nota de crédito {number} por {amount}, que "
+            "rectifica la factura {invoice_number}."
+        ),
     },
     "fr": {
         "invoice": "Facture",
@@ -163,6 +229,30 @@ LABELS: dict[str, dict[str, str]] = {
             "Pour toute question concernant cette facture, n’hésitez pas à nous contacter."
         ),
         "email_signoff": "Merci,",
+        "credit_note": "Avoir",
+        "credit_note_number": "Numéro d’avoir",
+        "corrects_invoice": "Rectifie la facture {number} du {date}",
+        "amount_credited": "Montant crédité",
+        "proforma": "Facture pro forma",
+        "proforma_watermark": "Pro forma",
+        "proforma_notice": "Pro forma : ni une facture ni une demande de paiement. La facture suivra.",
+        "preview_notice": (
+            "Aperçu d’un brouillon : ce n’est pas une facture. Le numéro "
+            "et les dates sont attribués à l’émission."
+        ),
+        "references": "Références",
+        "po_number": "N° de bon de commande",
+        "project_code": "Projet",
+        "project": "Projet",
+        "merged_from": "Regroupe les brouillons {ids}",
+        "split_from": "Issue de la division de {ref}",
+        "split_share": "{share} % de {ref}",
+        "rebill_of": "Remplace la facture {number} du {date}, créditée en totalité",
+        "cn_email_subject": "Avoir {number} de {seller} — {amount} crédités sur la facture {invoice_number}",
+        "cn_email_body": (
+            "Veuillez trouver ci-joint l’avoir {number} d’un montant de "
+            "{amount}, qui rectifie la facture {invoice_number}."
+        ),
     },
     "de": {
         "invoice": "Rechnung",
@@ -199,6 +289,30 @@ LABELS: dict[str, dict[str, str]] = {
         ),
         "email_questions": "Bei Fragen zu dieser Rechnung kontaktieren Sie uns bitte.",
         "email_signoff": "Mit freundlichen Grüßen",
+        "credit_note": "Gutschrift",
+        "credit_note_number": "Gutschriftnummer",
+        "corrects_invoice": "Korrigiert die Rechnung {number} vom {date}",
+        "amount_credited": "Gutgeschriebener Betrag",
+        "proforma": "Proformarechnung",
+        "proforma_watermark": "Proforma",
+        "proforma_notice": "Proforma: keine Rechnung und keine Zahlungsaufforderung. Die Rechnung folgt.",
+        "preview_notice": (
+            "Vorschau eines Entwurfs: keine Rechnung. Nummer und "
+            "Datum werden bei der Ausstellung vergeben."
+        ),
+        "references": "Referenzen",
+        "po_number": "Bestellnummer",
+        "project_code": "Projekt",
+        "project": "Projekt",
+        "merged_from": "Fasst die Entwürfe {ids} zusammen",
+        "split_from": "Aufgeteilt aus {ref}",
+        "split_share": "{share} % von {ref}",
+        "rebill_of": "Ersetzt die Rechnung {number} vom {date}, vollständig gutgeschrieben",
+        "cn_email_subject": "Gutschrift {number} von {seller} — {amount} zur Rechnung {invoice_number}",
+        "cn_email_body": (
+            "anbei erhalten Sie die Gutschrift {number} über {amount} "
+            "zur Korrektur der Rechnung {invoice_number}."
+        ),
     },
     "ja": {
         "invoice": "請求書",
@@ -236,6 +350,27 @@ LABELS: dict[str, dict[str, str]] = {
         ),
         "email_questions": "本請求書についてご不明な点がございましたら、お問い合わせください。",
         "email_signoff": "よろしくお願いいたします。",
+        "credit_note": "クレジットノート",
+        "credit_note_number": "クレジットノート番号",
+        "corrects_invoice": "{date} 付 請求書 {number} の訂正",
+        "amount_credited": "クレジット金額",
+        "proforma": "プロフォーマインボイス",
+        "proforma_watermark": "プロフォーマ",
+        "proforma_notice": (
+            "プロフォーマ：本書は請求書ではなく、支払いを求めるものではありません。"
+            "請求書は後日発行します。"
+        ),
+        "preview_notice": "下書きのプレビュー：請求書ではありません。番号と日付は確定時に付与されます。",
+        "references": "参照",
+        "po_number": "注文番号",
+        "project_code": "プロジェクト",
+        "project": "プロジェクト",
+        "merged_from": "下書き {ids} を統合",
+        "split_from": "{ref} から分割",
+        "split_share": "{ref} の {share}%",
+        "rebill_of": "{date} 付 請求書 {number}（全額クレジット済み）の差し替え",
+        "cn_email_subject": "{seller} クレジットノート {number} — 請求書 {invoice_number} に {amount}",
+        "cn_email_body": "請求書 {invoice_number} を訂正するクレジットノート {number}（{amount}）を添付いたします。",
     },
 }
 

@@ -39,12 +39,22 @@ class LocalOnlyFetcher(URLFetcher):
 _FONTS = FontConfiguration()
 
 
-def html_to_pdf(html: str) -> bytes:
-    """PDF bytes for a self-contained HTML document (relative URLs resolve in templates/)."""
+def html_to_pdf(html: str, pdf_variant: str | None = None) -> bytes:
+    """PDF bytes for a self-contained HTML document (relative URLs resolve in templates/).
+
+    `pdf_variant="pdf/a-3b"` writes a PDF/A-3b (what Factur-X embeds its XML in)."""
     document = HTML(string=html, base_url=_ROOT.as_uri() + "/", url_fetcher=LocalOnlyFetcher())
-    return document.write_pdf(font_config=_FONTS)
+    return document.write_pdf(font_config=_FONTS, pdf_variant=pdf_variant)
 
 
-def render_invoice_pdf(invoice: Invoice) -> bytes:
-    """The invoice rendered with its own template version, as PDF bytes."""
-    return html_to_pdf(render_invoice_html(invoice))
+def render_invoice_pdf(invoice: Invoice, mode: str = "document", logo: tuple[str, bytes] | None = None,
+                       facturx: bool = False, credit_note_of: Invoice | None = None) -> bytes:
+    """The invoice rendered with its own template version, as PDF bytes (see html.context for
+    `mode` and `logo`). `facturx`: a PDF/A-3b with the EN 16931 CII XML embedded (Factur-X);
+    a credit note's XML references `credit_note_of`."""
+    html = render_invoice_html(invoice, mode, logo)
+    if not facturx:
+        return html_to_pdf(html)
+    from shared.documents.facturx import facturx_pdf  # lxml and pypdf: only when asked for
+
+    return facturx_pdf(html_to_pdf(html, "pdf/a-3b"), invoice, credit_note_of)

@@ -12,6 +12,7 @@ import pytest
 from document_fixtures import HASH, make_invoice, make_taxed_invoice
 
 from shared.billing.errors import NonRetryableError
+from shared.billing.models import Branding, DocumentLink
 from shared.documents.html import (
     css_page_counter,
     css_string,
@@ -175,6 +176,10 @@ def test_rendering_is_deterministic(invoice):
         ("invoice_v1.en", lambda: make_invoice()),
         ("invoice_v1.pt-BR", lambda: make_invoice(language="pt-BR")),
         ("invoice_v1.en.tax", lambda: make_taxed_invoice()),
+        ("invoice_v2.en.branded", lambda: _branded()),
+        ("invoice_v2.de.credit_note", lambda: _credit_note()),
+        ("invoice_v2.fr.proforma", lambda: (_draft(language="fr"), "proforma")),
+        ("invoice_v2.en.preview", lambda: (_draft(), "preview")),
     ],
 )
 def test_golden_html(name, factory):
@@ -184,11 +189,56 @@ def test_golden_html(name, factory):
     regenerate with UPDATE_GOLDEN=1 and review the diff.
     """
     path = GOLDEN / f"{name}.html"
-    html = render_invoice_html(factory())
+    made = factory()
+    invoice, mode = made if isinstance(made, tuple) else (made, "document")
+    html = render_invoice_html(invoice, mode)
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(exist_ok=True)
         path.write_text(html, encoding="utf-8")
     assert html == path.read_text(encoding="utf-8")
+
+
+def _branded():
+    invoice = make_taxed_invoice(template_version="invoice_v2", branding=Branding(accent_color="#0d6e57"),
+                                 custom_fields={"po_number": "PO-4471", "project_code": "Alpha"})
+    invoice.lines[0].attributes = {"project": "alpha"}
+    return invoice
+
+
+def _credit_note():
+    base = make_invoice(template_version="invoice_v2", language="de")
+    lines = [base.lines[1].model_copy(update={
+        "kind": "credit", "amount": -Decimal("100.00"), "unit_price": -Decimal("100.00"), "quantity": Decimal(1),
+        "credited_line": 1, "description": f"Credit: {base.lines[1].description}"})]
+    return base.model_copy(update={
+        "kind": "credit_note", "number": "SORUS-CN-000007", "credit_note_of": base.id, "lines": lines,
+        "subtotal": -Decimal("100.00"), "tax_total": Decimal("0.00"), "total": -Decimal("100.00"),
+        "amount_due": -Decimal("100.00"), "notes": ["Credit note for invoice SORUS-2025-000123: SLA"],
+        "related": [DocumentLink(relation="corrects", id=base.id, number=base.number, issue_date=base.issue_date)]})
+
+
+def _draft(**changes):
+    return make_invoice(template_version="invoice_v2", status="draft", number=None, sequence=None,
+                        content_hash=None, finalized_at=None, **changes)
+
+
+def test_v2_prints_what_each_kind_of_document_must_say():
+    credit = render_invoice_html(_credit_note())
+    assert "Gutschrift" in credit and "Korrigiert die Rechnung SORUS-2025-000123 vom 01.04.2025" in credit
+    assert "Gutgeschriebener Betrag" in credit and "Zahlbetrag" not in credit
+    proforma = render_invoice_html(_draft(language="fr"), "proforma")
+    assert "Facture pro forma" in proforma and "ni une facture ni une demande de paiement" in proforma
+    assert "Montant dû" not in proforma  # nothing is due on a pro-forma
+    branded = render_invoice_html(_branded())
+    assert ":root { --accent: #0d6e57; }" in branded and "PO-4471" in branded and "Project alpha" in branded
+    with pytest.raises(NonRetryableError):
+        render_invoice_html(_draft(), "quote")
+
+
+def test_a_bad_accent_colour_stored_somehow_falls_back_to_the_default():
+    invoice = make_invoice(template_version="invoice_v2", branding=Branding(accent_color="red;}</style><script>"))
+    html = render_invoice_html(invoice)
+    assert ":root { --accent: #1f4e79; }" in html and "<script>" not in html
 
 
 # --- formatting helpers ---------------------------------------------------------------------
