@@ -98,6 +98,16 @@ class Repository:
             [Put(self.entity_item(entity)), Put(alias_item("entity", entity.code, entity.id))], [audit]
         )
 
+    def update_entity(self, entity: BillingEntity, audit: AuditEvent) -> None:
+        """Write `entity` over the version it was read at (ConflictError if it changed), bumping it."""
+        self._update(self.entity_item(entity), entity, audit)
+
+    def _update(self, item: Item, model, audit: AuditEvent) -> None:
+        expected = model.version
+        item.version = expected + 1
+        self.store.transact([Put(item, expected)], [audit])
+        model.version = expected + 1
+
     def get_entity(self, entity_id: str) -> BillingEntity | None:
         return self._load(BillingEntity, f"ENT#{entity_id}")
 
@@ -114,6 +124,9 @@ class Repository:
         if customer.external_id:
             ops.append(Put(alias_item("customer", customer.external_id, customer.id)))
         self.store.transact(ops, [audit])
+
+    def update_customer(self, customer: Customer, audit: AuditEvent) -> None:
+        self._update(self.customer_item(customer), customer, audit)
 
     def get_customer(self, customer_id: str) -> Customer | None:
         return self._load(Customer, f"CUS#{customer_id}")
@@ -290,14 +303,14 @@ class Repository:
         items, _ = self.store.query(f"SUB#{sub_id}", begins_with="BILLED#")
         return {item.data["key"]: item.data for item in items}
 
-    def due_customers(self, as_of: date) -> list[str]:
-        """Customers with a subscription whose next bill date is on or before `as_of`."""
-        customers: dict[str, None] = {}
+    def due_customers(self, as_of: date) -> dict[str, list[str]]:
+        """Customers with a subscription whose next bill date is on or before `as_of`, and those subscriptions."""
+        customers: dict[str, list[str]] = {}
         for shard in range(DUE_SHARDS):
             items, _ = self.store.query(f"DUE#{shard}", index="gsi3", at_most=f"{as_of.isoformat()}#~")
             for item in items:
-                customers.setdefault(item.extra["customer_id"], None)
-        return sorted(customers)
+                customers.setdefault(item.extra["customer_id"], []).append(item.pk.removeprefix("SUB#"))
+        return {customer: sorted(subs) for customer, subs in sorted(customers.items())}
 
     # invoices -----------------------------------------------------------------
     def invoice_item(self, invoice: Invoice) -> Item:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
+
+from pydantic import ValidationError as PydanticValidationError
+
 from shared.adapters.dynamodb import Put
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
-from shared.billing.models import BillingEntity, Coupon, Customer, Metric, Plan
+from shared.billing.models import BillingEntity, Coupon, Customer, Logo, Metric, Plan
 from shared.billing.tax import check_taxable
 from shared.services.context import SYSTEM, Actor, Ports
 from shared.services.ids import new_id
 from shared.services.schemas import (
     BillingEntityCreate,
+    BillingEntityUpdate,
     CouponCreate,
     CustomerCreate,
+    CustomerUpdate,
+    LogoUpload,
     MetricCreate,
     PlanBody,
     PlanCreate,
@@ -40,6 +50,78 @@ def create_entity(ports: Ports, actor: Actor, body: BillingEntityCreate) -> Bill
     except ConflictError:
         raise ConflictError(f"a billing entity with code '{body.code}' exists", param="code") from None
     ports.publish(actor, "billing_entity.created", {"billing_entity": entity.model_dump(mode="json")})
+    return entity
+
+
+LOGO_MAX_BYTES = 512 * 1024
+LOGO_SIGNATURES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+LOGO_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+
+
+def update_entity(ports: Ports, actor: Actor, entity_ref: str, body: BillingEntityUpdate) -> BillingEntity:
+    """Change an entity's name, address, e-mail, notice days or accent colour; documents issued
+    before keep what they were issued with (they carry a snapshot)."""
+    actor.require("entities:write")
+    entity = get_entity(ports, entity_ref)
+    before = entity.model_copy(deep=True)
+    changes = body.model_dump(exclude_unset=True)
+    if "accent_color" in changes:
+        entity.branding = entity.branding.model_copy(update={"accent_color": changes.pop("accent_color")})
+    for name, value in changes.items():
+        if value is None and name in ("name", "address_lines"):
+            raise ValidationError(f"{name} cannot be removed", param=name)
+        setattr(entity, name, value)
+    return _save_entity(ports, actor, entity, before, "billing_entity.updated")
+
+
+def set_entity_logo(ports: Ports, actor: Actor, entity_ref: str, body: LogoUpload) -> BillingEntity:
+    """Store the logo under its SHA-256 in the documents bucket (never overwritten) and brand the
+    entity's next documents with it."""
+    actor.require("entities:write")
+    entity = get_entity(ports, entity_ref)
+    try:
+        content = base64.b64decode(body.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("not valid base64", param="content_base64") from None
+    if not content or len(content) > LOGO_MAX_BYTES:
+        raise ValidationError(f"{len(content)} bytes: a logo has 1 byte to {LOGO_MAX_BYTES // 1024} KB",
+                              param="content_base64")
+    _check_logo(content, body.content_type)
+    digest = hashlib.sha256(content).hexdigest()
+    key = f"branding/{entity.id}/{digest}.{LOGO_EXTENSIONS[body.content_type]}"
+    ports.documents.put(key, content, body.content_type)
+    before = entity.model_copy(deep=True)
+    entity.branding = entity.branding.model_copy(update={"logo": Logo(
+        key=key, sha256=digest, media_type=body.content_type, size=len(content))})
+    return _save_entity(ports, actor, entity, before, "billing_entity.logo_set")
+
+
+def _check_logo(content: bytes, content_type: str) -> None:
+    signature = LOGO_SIGNATURES.get(content_type)
+    if signature is not None:
+        if not content.startswith(signature):
+            raise ValidationError(f"the file is not a {content_type} image", param="content_base64")
+        return
+    try:  # SVG: an <svg> root, no script, nothing fetched from elsewhere
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("an SVG logo is UTF-8 text", param="content_base64") from None
+    lowered = text.lower()
+    if "<svg" not in lowered[:2048]:
+        raise ValidationError("the file is not an SVG image (no <svg> element)", param="content_base64")
+    if "<script" in lowered or re.search(r"""(?:href|src)\s*=\s*["']\s*(?:https?:|//|file:)""", lowered):
+        raise ValidationError("an SVG logo may not contain scripts or links to other files",
+                              param="content_base64")
+
+
+def _save_entity(ports: Ports, actor: Actor, entity: BillingEntity, before: BillingEntity,
+                 action: str) -> BillingEntity:
+    try:
+        ports.repo.update_entity(entity, ports.audit(actor, action, "billing_entity", entity.id, before, entity))
+    except ConflictError:
+        raise ConflictError(f"billing entity {entity.code} changed meanwhile; read it again and retry",
+                            code="concurrent_modification") from None
+    ports.publish(actor, action, {"billing_entity": entity.model_dump(mode="json")})
     return entity
 
 
@@ -79,6 +161,35 @@ def create_customer(ports: Ports, actor: Actor, body: CustomerCreate) -> Custome
         raise ConflictError(f"a customer with external_id '{body.external_id}' exists",
                             param="external_id") from None
     ports.publish(actor, "customer.created", {"customer": customer.model_dump(mode="json")})
+    return customer
+
+
+def update_customer(ports: Ports, actor: Actor, customer_ref: str, body: CustomerUpdate) -> Customer:
+    """Change contact details, language, payment terms, invoice grouping or document format.
+    Invoices already issued keep the buyer they were issued to (a snapshot)."""
+    actor.require("contracts:write")
+    customer = get_customer(ports, customer_ref)
+    before = customer.model_copy(deep=True)
+    changes = body.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name not in ("cc_emails", "bcc_emails"):
+            raise ValidationError(f"{name} cannot be removed", param=name)
+    merged = {**customer.model_dump(include=set(CustomerCreate.model_fields) - {"billing_entity"}), **{
+        k: v if v is not None else [] for k, v in changes.items()}}
+    try:
+        checked = CustomerCreate.model_validate(merged)  # the rules of a new customer, one place
+    except PydanticValidationError as error:
+        first = error.errors()[0]
+        raise ValidationError(first["msg"], param=".".join(str(p) for p in first["loc"])) from None
+    for name in changes:
+        setattr(customer, name, getattr(checked, name))
+    try:
+        ports.repo.update_customer(customer, ports.audit(actor, "customer.updated", "customer", customer.id,
+                                                         before, customer))
+    except ConflictError:
+        raise ConflictError(f"customer {customer.id} changed meanwhile; read it again and retry",
+                            code="concurrent_modification") from None
+    ports.publish(actor, "customer.updated", {"customer": customer.model_dump(mode="json")})
     return customer
 
 

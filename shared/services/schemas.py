@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 import pycountry
@@ -87,6 +87,14 @@ def _check_number_format(value: str) -> str:
     return value
 
 
+ACCENT_COLOR = r"^#[0-9a-fA-F]{6}$"
+
+
+class BrandingInput(Model):
+    accent_color: str = Field(default="#1f4e79", pattern=ACCENT_COLOR,
+                              description="#RRGGBB: the documents' title, rules and amount-due band")
+
+
 class BillingEntityCreate(_Validated):
     code: str = Field(pattern=CODE)
     name: str = Field(min_length=1, max_length=200)
@@ -110,6 +118,8 @@ class BillingEntityCreate(_Validated):
     usage_limits: dict[str, Amount] = Field(default_factory=dict, description="metric -> quantity per period")
     upcoming_bill_notice_days: int | None = Field(default=None, ge=1, le=60,
                                                   description="e-mail customers this many days before a bill")
+    branding: BrandingInput = Field(default_factory=BrandingInput,
+                                    description="the logo is uploaded with PUT /v1/billing-entities/{id}/logo")
 
     @field_validator("number_format")
     @classmethod
@@ -136,6 +146,11 @@ class CustomerCreate(_Validated):
     net_terms_days: int = Field(default=30, ge=0, le=365)
     usage_charge_limit: Amount | None = Field(default=None, ge=0, description="overrides the entity's")
     usage_limits: dict[str, Amount] = Field(default_factory=dict, description="metric -> quantity per period")
+    invoice_grouping: Literal["customer", "subscription"] = Field(
+        default="customer", description="customer: one invoice per bill date across its subscriptions (default); "
+                                        "subscription: one invoice per subscription")
+    document_format: Literal["pdf", "facturx"] = Field(
+        default="pdf", description="facturx: the PDF of record is a Factur-X (EN 16931) PDF/A-3 with its CII XML")
 
     @field_validator("language")
     @classmethod
@@ -615,6 +630,9 @@ class CreditNoteCreate(Model):
                                                 description="omit to credit the whole invoice")
 
 
+ATTRIBUTE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
 class ManualLineInput(Model):
     description: str = Field(min_length=1, max_length=500)
     quantity: Amount = Field(default=Decimal("1"), gt=0)
@@ -623,6 +641,9 @@ class ManualLineInput(Model):
     gl_code: str | None = Field(default=None, max_length=32)
     period_start: dt.date | None = None
     period_end: dt.date | None = Field(default=None, description="exclusive")
+    attributes: dict[Annotated[str, Field(pattern=ATTRIBUTE_NAME)], Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=dict, max_length=10, description="e.g. {\"project\": \"alpha\"}: printed, and what a split "
+                                                         "by attribute groups by")
 
 
 class ManualInvoiceCreate(Model):
@@ -648,3 +669,49 @@ class AttachmentCreate(Model):
     filename: str = Field(min_length=1, max_length=200, description="e.g. timesheet-2025-03.pdf")
     content_type: str = Field(description="application/pdf, image/png, image/jpeg, text/csv, text/plain or xlsx")
     content_base64: str = Field(min_length=1, description="the file, base64 (at most 5 MB decoded)")
+
+
+class BillingEntityUpdate(Model):
+    """What may change on an entity; issued documents keep the details they were issued with."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    address_lines: list[str] | None = Field(default=None, max_length=6)
+    email: EmailStr | None = None
+    upcoming_bill_notice_days: int | None = Field(default=None, ge=1, le=60)
+    accent_color: str | None = Field(default=None, pattern=ACCENT_COLOR, description="#RRGGBB")
+
+
+class LogoUpload(Model):
+    content_type: Literal["image/png", "image/jpeg", "image/svg+xml"]
+    content_base64: str = Field(min_length=1, description="the image, base64 (at most 512 KB decoded)")
+
+
+class CustomerUpdate(Model):
+    """What may change on a customer; currency, entity and country stay (they decide past invoices' tax)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: EmailStr | None = None
+    cc_emails: list[EmailStr] | None = Field(default=None, max_length=10)
+    bcc_emails: list[EmailStr] | None = Field(default=None, max_length=10)
+    address_lines: list[str] | None = Field(default=None, max_length=6)
+    language: str | None = None
+    net_terms_days: int | None = Field(default=None, ge=0, le=365)
+    invoice_grouping: Literal["customer", "subscription"] | None = None
+    document_format: Literal["pdf", "facturx"] | None = None
+
+
+class InvoiceMerge(Model):
+    invoice_ids: list[str] = Field(min_length=2, max_length=20, description="drafts of one customer, in line order")
+
+
+class InvoiceSplit(Model):
+    """Exactly one of: `by` (a line attribute, or subscription_id / external_id / charge_code),
+    `percentages` (each line divided, e.g. [50, 50]), `lines` (line indexes per child)."""
+
+    by: str | None = Field(default=None, pattern=ATTRIBUTE_NAME)
+    percentages: list[Annotated[Amount, Field(gt=0, lt=100)]] | None = Field(default=None, min_length=2, max_length=10)
+    lines: list[list[Annotated[int, Field(ge=0)]]] | None = Field(default=None, min_length=2, max_length=20)
+
+
+class RebillRequest(Model):
+    reason: str = Field(min_length=1, max_length=500)

@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
 from shared.billing.models import Customer
 from shared.services import catalog
-from shared.services.schemas import CustomerCreate
+from shared.services.schemas import CustomerCreate, CustomerUpdate
 
 router = APIGatewayRouter()
 
@@ -25,3 +25,9 @@ def list_customers(limit: Limit = 20, starting_after: StartingAfter = None) -> P
 def get_customer(customer_id: str) -> Customer:
     """By id (`cus_...`) or by the caller's `external_id`."""
     return catalog.get_customer(ports(router), customer_id)
+
+
+@router.patch("/v1/customers/<customer_id>", tags=["customers"])
+def update_customer(customer_id: str, body: CustomerUpdate) -> Customer:
+    """Contacts, language, payment terms, invoice grouping, document format: for invoices from now on."""
+    return catalog.update_customer(ports(router), actor(router), customer_id, body)

@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
 from shared.billing.models import BillingEntity
 from shared.services import catalog
-from shared.services.schemas import BillingEntityCreate
+from shared.services.schemas import BillingEntityCreate, BillingEntityUpdate, LogoUpload
 
 router = APIGatewayRouter()
 
@@ -25,3 +25,15 @@ def list_entities(limit: Limit = 20, starting_after: StartingAfter = None) -> Pa
 @router.get("/v1/billing-entities/<entity_id>", tags=["billing entities"])
 def get_entity(entity_id: str) -> BillingEntity:
     return catalog.get_entity(ports(router), entity_id)
+
+
+@router.patch("/v1/billing-entities/<entity_id>", tags=["billing entities"])
+def update_entity(entity_id: str, body: BillingEntityUpdate) -> BillingEntity:
+    """Name, address, e-mail, notice days, accent colour: for documents issued from now on."""
+    return catalog.update_entity(ports(router), actor(router), entity_id, body)
+
+
+@router.put("/v1/billing-entities/<entity_id>/logo", tags=["billing entities"])
+def set_entity_logo(entity_id: str, body: LogoUpload) -> BillingEntity:
+    """PNG, JPEG or SVG up to 512 KB, printed on documents issued from now on."""
+    return catalog.set_entity_logo(ports(router), actor(router), entity_id, body)
