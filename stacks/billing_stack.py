@@ -14,6 +14,7 @@ from stacks.constructs.data import Data
 from stacks.constructs.documents import Documents
 from stacks.constructs.events import Bus, MailEvents, Webhooks
 from stacks.constructs.finance import Finance, finance_emails
+from stacks.constructs.issuing import DocumentIssuing
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.reference import ReferenceRates
 from stacks.constructs.usage import UsageImport
@@ -95,6 +96,9 @@ class BillingStack(Stack):
         Finance(self, "Finance", factory=factory, bus=bus, billing_table=data.billing_table,
                 exports_bucket=documents.exports_bucket, grant_send=documents.grant_send_invoices,
                 api=factory.functions["api"])
+        DocumentIssuing(self, "Issuing", factory=factory, billing_table=data.billing_table,
+                        documents_bucket=documents.documents_bucket, bus=bus,
+                        grant_send=documents.grant_send_invoices, api=api.function)
         ContractCalendar(self, "Contracts", factory=factory, billing_table=data.billing_table, bus=bus,
                          grant_send=documents.grant_send_invoices)
         Monitoring(

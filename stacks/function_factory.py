@@ -80,6 +80,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "billrun_invoice_account": FunctionSpec(120, 512, "BillRun: invoice one account"),
     "invoice_render_pdf": FunctionSpec(120, 2048, "BillRun: render the invoice PDF (weasyprint)"),
     "invoice_deliver": FunctionSpec(60, 512, "BillRun: e-mail the invoice (SES)"),
+    "document_issue": FunctionSpec(120, 2048, "Credit notes, manual invoices: PDF of record and e-mail"),
+    # the API waits for it: within API Gateway's 29 s
+    "document_preview": FunctionSpec(25, 2048, "Draft preview or pro-forma PDF for the API (weasyprint)"),
     "billrun_complete": FunctionSpec(60, 512, "BillRun: record the bill run's outcome"),
     "webhooks_dispatch": FunctionSpec(60, 512, "Deliver billing events to webhook endpoints"),
     "delivery_events": FunctionSpec(30, 256, "Append SES delivery events to the invoice's delivery log"),

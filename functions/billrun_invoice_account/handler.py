@@ -20,7 +20,7 @@ def handler(event: dict, context, ports=None) -> dict:
     task = AccountTask.model_validate(event)
     logger.append_keys(customer_id=task.customer_id, bill_run_id=task.bill_run_id)
     invoice = billing.invoice_account(ports or default_ports(), ACTOR, task.customer_id,
-                                      parse_as_of(task.as_of), task.bill_run_id)
+                                      parse_as_of(task.as_of), task.bill_run_id, subscription_id=task.subscription_id)
     if invoice is None:
         return task.model_copy(update={"status": "nothing_due"}).model_dump()
     metrics.add_metric(name="InvoicesFinalized", unit=MetricUnit.Count, value=1)

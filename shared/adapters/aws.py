@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 from email.mime.application import MIMEApplication
@@ -59,6 +60,36 @@ class StepFunctionsWorkflows:
                 return f"{self.bill_run_arn.replace(':stateMachine:', ':execution:')}:{name}"
             raise
         return response["executionArn"]
+
+
+class LambdaPreviews:
+    """Draft previews and pro-formas, rendered by the `document_preview` function (which has weasyprint)."""
+
+    def __init__(self, function_name: str | None, client=None):
+        self.function_name = function_name
+        self.client = client  # made at the first preview: most functions never ask for one
+
+    def render(self, invoice_id: str, mode: str) -> bytes:
+        if not self.function_name:
+            raise RetryableError("PREVIEW_FUNCTION_NAME is not configured")
+        self.client = self.client or boto3.client("lambda")
+        response = self.client.invoke(FunctionName=self.function_name,
+                                      Payload=json.dumps({"invoice_id": invoice_id, "mode": mode}).encode())
+        payload = json.loads(response["Payload"].read() or b"{}")
+        if response.get("FunctionError"):
+            raise RetryableError(f"preview rendering failed: {payload.get('errorMessage')}")
+        if "error" in payload:
+            raise refusal(payload["error"])
+        return base64.b64decode(payload["pdf_base64"])
+
+
+def refusal(error: dict) -> Exception:
+    """The refusal the preview function returned (`BillingError.to_dict()` and its status), raised again here."""
+    from shared.billing import errors
+
+    kinds = {404: errors.NotFoundError, 409: errors.ConflictError, 422: errors.ValidationError}
+    kind = kinds.get(error.get("status"), errors.NonRetryableError)
+    return kind(error.get("message") or "refused", param=error.get("param"), code=error.get("code"))
 
 
 class S3Documents:

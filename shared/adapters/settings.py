@@ -18,6 +18,7 @@ class Settings(BaseModel):
     usage_bucket: str | None = Field(default=None, alias="USAGE_BUCKET")  # bulk usage files (usage_import)
     event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
     bill_run_state_machine_arn: str | None = Field(default=None, alias="BILL_RUN_STATE_MACHINE_ARN")
+    preview_function_name: str | None = Field(default=None, alias="PREVIEW_FUNCTION_NAME")
     mail_from: str = Field(default="billing@example.com", alias="MAIL_FROM")
     clock_file: str | None = Field(default=None, alias="BILLING_CLOCK_FILE")
     local: bool = Field(default=False, alias="BILLING_LOCAL")

@@ -60,12 +60,25 @@ def list_due(ports: Ports, actor: Actor, payload: dict) -> dict:
                 run, [ports.audit(actor, "bill_run.created", "bill_run", run.id, after=run)], new=True)
         except ConflictError:
             run = get_bill_run(ports, run_id)
-    customers = ports.repo.due_customers(as_of)
-    run.status, run.accounts = "running", len(customers)
+    accounts = [{**account, "bill_run_id": run.id, "as_of": as_of.isoformat()}
+                for account in billing_accounts(ports, ports.repo.due_customers(as_of))]
+    run.status, run.accounts = "running", len(accounts)
     ports.repo.save_bill_run(run)
-    return {"bill_run_id": run.id, "as_of": as_of.isoformat(),
-            "accounts": [{"customer_id": c, "bill_run_id": run.id, "as_of": as_of.isoformat()}
-                         for c in customers]}
+    return {"bill_run_id": run.id, "as_of": as_of.isoformat(), "accounts": accounts}
+
+
+def billing_accounts(ports: Ports, due: dict[str, list[str]]) -> list[dict]:
+    """One account per invoice to issue: the customer (all its subscriptions on one invoice, the
+    default), or each due subscription of a customer whose `invoice_grouping` is "subscription"."""
+    customers = ports.repo.get_customers(set(due))
+    accounts = []
+    for customer_id, subscription_ids in due.items():
+        customer = customers.get(customer_id)
+        if customer is not None and customer.invoice_grouping == "subscription":
+            accounts += [{"customer_id": customer_id, "subscription_id": s} for s in subscription_ids]
+        else:
+            accounts.append({"customer_id": customer_id})
+    return accounts
 
 
 def complete(ports: Ports, actor: Actor, payload: dict) -> dict:

@@ -51,8 +51,12 @@ def buyer_snapshot(customer: Customer) -> PartySnapshot:
 
 
 def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
-                    bill_run_id: str | None = None, ahead: dict[str, date] | None = None) -> Invoice | None:
+                    bill_run_id: str | None = None, ahead: dict[str, date] | None = None,
+                    subscription_id: str | None = None) -> Invoice | None:
     """Issue the customer's invoice for everything due on or before `as_of`, or None.
+
+    One invoice covers all the customer's subscriptions; with `subscription_id` (a customer
+    invoiced per subscription), that subscription's only.
 
     Safe to repeat: what is due is "proposed minus already billed", and the billed items are
     written in the same transaction as the invoice, so a second run (or a concurrent one)
@@ -60,19 +64,20 @@ def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
     """
     for _ in range(FINALIZE_ATTEMPTS):
         try:
-            invoice = _invoice_once(ports, actor, customer_id, as_of, bill_run_id, ahead)
+            invoice = _invoice_once(ports, actor, customer_id, as_of, bill_run_id, ahead, subscription_id)
         except ConflictError:
             continue  # a contract changed or another run billed it meanwhile: recompute
         if invoice is None and bill_run_id:
-            return _issued_in_run(ports, customer_id, bill_run_id)
+            return _issued_in_run(ports, customer_id, bill_run_id, subscription_id)
         return invoice
     raise RetryableError(f"customer {customer_id}: invoice kept conflicting with concurrent changes")
 
 
-def _invoice_once(ports: Ports, actor: Actor, customer_id: str, as_of: date,
-                  bill_run_id: str | None, ahead: dict[str, date] | None = None) -> Invoice | None:
+def _invoice_once(ports: Ports, actor: Actor, customer_id: str, as_of: date, bill_run_id: str | None,
+                  ahead: dict[str, date] | None = None, subscription_id: str | None = None) -> Invoice | None:
     customer = get_customer(ports, customer_id, param="customer_id")
-    draft = draft_invoice(ports, customer, ports.repo.customer_subscriptions(customer.id), as_of, ahead=ahead)
+    subs = [s for s in ports.repo.customer_subscriptions(customer.id) if subscription_id in (None, s.id)]
+    draft = draft_invoice(ports, customer, subs, as_of, ahead=ahead)
     if not draft.lines:
         if draft.late_consumed:
             ports.repo.store.transact([Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed])
@@ -103,6 +108,7 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
         lines=draft.lines,
         seller=seller_snapshot(entity),
         buyer=buyer_snapshot(customer),
+        branding=entity.branding,
         created_at=now,
         **totals(draft.lines, ZERO, customer.currency),
     )
@@ -150,10 +156,12 @@ def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: Bil
                                CounterAdvance(counter, sequence, document.content_hash), *operations], [audit])
 
 
-def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str) -> Invoice | None:
+def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str,
+                   subscription_id: str | None = None) -> Invoice | None:
     invoices, _ = ports.repo.list_invoices(limit=20, after=None, customer_id=customer_id)
     for invoice in invoices:
-        if invoice.bill_run_id == bill_run_id and invoice.delivery_status != "sent":
+        if (invoice.bill_run_id == bill_run_id and invoice.delivery_status != "sent"
+                and subscription_id in (None, *invoice.subscription_ids)):
             return invoice
     return None
 

@@ -53,6 +53,10 @@ class Documents(Protocol):
     def get(self, key: str) -> bytes: ...
 
 
+class Previews(Protocol):
+    def render(self, invoice_id: str, mode: str) -> bytes: ...
+
+
 class Mailer(Protocol):
     def send(self, to: list[str], subject: str, text: str, html: str | None = None,
              cc: list[str] | None = None, attachments: list[tuple[str, bytes, str]] = (),
@@ -67,6 +71,7 @@ class Ports:
     workflows: Workflows | None = None
     documents: Documents | None = None
     mailer: Mailer | None = None
+    previews: Previews | None = None
     settings: Any = None
     tax: Any = None  # shared.services.taxes.TaxSetup: tax engines and exchange rates
     published: list[dict] = field(default_factory=list)  # what this request published

@@ -24,6 +24,7 @@ from shared.services.billing import invoice_account, plans_for
 from shared.services.catalog import get_customer, get_plan
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
+from shared.services.invoice_lifecycle import publish_finalized
 from shared.services.schemas import (
     BillAhead,
     BillingDayChange,
@@ -415,6 +416,7 @@ def bill_ahead(ports: Ports, actor: Actor, sub_id: str, body: BillAhead):
     invoice = invoice_account(ports, actor, sub.customer_id, today, ahead={sub.id: until})
     if invoice is None:
         raise ConflictError(f"the cycles up to {until} are billed already", code="nothing_to_bill")
+    publish_finalized(ports, actor, invoice)
     return invoice
 
 

@@ -8,13 +8,14 @@ history, payments, credits) is kept beside the content and left out of the hash.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 from shared.adapters.dynamodb import Delete, Item, Put, audit_item
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.invoicing import content_hash, totals
-from shared.billing.models import Invoice, InvoiceLine
+from shared.billing.models import DocumentLink, Invoice, InvoiceLine
 from shared.billing.money import ZERO, round_money
 from shared.services.billing import buyer_snapshot, finalize_document, seller_snapshot
 from shared.services.catalog import get_customer, get_entity
@@ -50,12 +51,12 @@ def create_draft(ports: Ports, actor: Actor, body: ManualInvoiceCreate) -> Invoi
                                  unit_price=line.unit_price, amount=amount, currency=customer.currency,
                                  period_start=line.period_start or today,
                                  period_end=line.period_end or (line.period_start or today) + timedelta(days=1),
-                                 gl_code=line.gl_code, tax_code=line.tax_code))
+                                 gl_code=line.gl_code, tax_code=line.tax_code, attributes=line.attributes))
     draft = Invoice(id=new_id("inv"), status="draft", customer_id=customer.id, billing_entity_id=entity.id,
                     currency=customer.currency, language=customer.language, issue_date=today,
                     due_date=today + timedelta(days=customer.net_terms_days), lines=lines,
                     notes=list(body.notes), custom_fields=body.custom_fields, seller=seller_snapshot(entity),
-                    buyer=buyer_snapshot(customer), created_at=ports.clock.now(),
+                    buyer=buyer_snapshot(customer), branding=entity.branding, created_at=ports.clock.now(),
                     **totals(lines, ZERO, customer.currency))
     apply_tax(ports.tax, entity, customer, draft)
     ports.repo.store.transact([Put(ports.repo.invoice_item(draft))],
@@ -75,7 +76,8 @@ def finalize_draft(ports: Ports, actor: Actor, invoice_id: str) -> Invoice:
         entity = get_entity(ports, draft.billing_entity_id)
         today = ports.clock.now().date()
         draft.issue_date, draft.due_date = today, today + timedelta(days=customer.net_terms_days)
-        draft.notes = [n for n in draft.notes if n not in _tax_notes(draft)]
+        draft.seller, draft.buyer, draft.branding = seller_snapshot(entity), buyer_snapshot(customer), entity.branding
+        draft.notes = [n for n in draft.notes if not tax_note(n)]
         apply_tax(ports.tax, entity, customer, draft)
         expected = draft.version
         try:
@@ -83,15 +85,24 @@ def finalize_draft(ports: Ports, actor: Actor, invoice_id: str) -> Invoice:
         except ConflictError:
             continue  # another document of the series was numbered meanwhile
         draft.version = expected + 1
-        ports.publish(actor, "invoice.finalized", {"invoice_id": draft.id, "customer_id": draft.customer_id,
-                                                   "bill_run_id": None})
+        publish_finalized(ports, actor, draft)
         return draft
     raise ConflictError("the invoice series kept changing; retry", code="concurrent_modification")
 
 
-def _tax_notes(draft: Invoice) -> list[str]:
-    return [n for n in draft.notes if n.startswith(("Exchange rate:", "For information only", "No sales tax",
-                                                    "Reverse charge"))]
+def publish_finalized(ports: Ports, actor: Actor, document: Invoice) -> None:
+    """`invoice.finalized` for a document finalized outside a bill run (`origin` "api"): its PDF and
+    e-mail (rule DocumentIssue) and its revenue schedules (rule RevenueEvents) follow from it. The
+    bill run publishes its own, with `origin` "bill_run", after it has rendered and sent the invoice."""
+    data = {"invoice_id": document.id, "customer_id": document.customer_id, "bill_run_id": None, "origin": "api"}
+    if document.credit_note_of:
+        data["credit_note_of"] = document.credit_note_of
+    ports.publish(actor, "invoice.finalized", data)
+
+
+def tax_note(note: str) -> bool:
+    """Wording the tax step writes onto a draft: written again whenever its tax is computed again."""
+    return note.startswith(("Exchange rate:", "For information only", "No sales tax", "Reverse charge"))
 
 
 def delete_draft(ports: Ports, actor: Actor, invoice_id: str) -> None:
@@ -101,7 +112,7 @@ def delete_draft(ports: Ports, actor: Actor, invoice_id: str) -> None:
     if draft.status != "draft":
         raise ConflictError(f"invoice {draft.number} is finalized: correct it with a credit note",
                             code="finalized_documents_are_kept")
-    ports.repo.store.transact([Delete(f"INV#{draft.id}", "A", must_exist=True)],
+    ports.repo.store.transact([Delete(f"INV#{draft.id}", "A", expected_version=draft.version)],
                               [ports.audit(actor, "invoice.draft_deleted", "invoice", draft.id, before=draft)])
 
 
@@ -181,12 +192,15 @@ def record_payment(ports: Ports, actor: Actor, body: PaymentCreate) -> dict:
 
 
 # credit notes -------------------------------------------------------------------------------
-def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate) -> Invoice:
+def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
+                       rebill: Callable[[Invoice], tuple[Invoice, list]] | None = None) -> Invoice:
     """A credit note against a finalized invoice, numbered in its own series and finalized at once.
 
     Each credited line names the invoice line and a net amount up to what is left uncredited on
     it; tax is computed with the invoice's date, so the credit carries the invoice's rates. The
     invoice records the credit (amount_credited, amount_remaining) in the same transaction.
+    `rebill(invoice)` gives a draft to issue in the invoice's place and what to write with it
+    (services/regrouping.py), in that same transaction.
     """
     actor.require("invoices:write")
     for _ in range(ATTEMPTS):
@@ -208,6 +222,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate) -> In
                        currency=invoice.currency, language=invoice.language, issue_date=today, due_date=today,
                        lines=lines, notes=[f"Credit note for invoice {invoice.number} of {invoice.issue_date}: "
                                            f"{body.reason}"], seller=invoice.seller, buyer=invoice.buyer,
+                       branding=invoice.branding, related=[corrects(invoice)],
                        created_at=ports.clock.now(), **totals(lines, ZERO, invoice.currency))
         apply_tax(ports.tax, entity, customer, note, tax_date=invoice.issue_date)
         note.exchange_rate = invoice.exchange_rate  # the rate the invoice was booked at
@@ -225,18 +240,25 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate) -> In
             invoice.status = "paid"
             invoice.status_history.append({"status": "paid", "at": ports.clock.now().isoformat(),
                                            "by": actor.name, "reason": f"credited by {note.id}"})
+        also = []
+        if rebill is not None:
+            replacement, also = rebill(invoice)
+            invoice.replaced_by.append(replacement.id)
         update = ports.repo.invoice_put(invoice, invoice.version)
         credited_audit = Put(audit_item(ports.audit(actor, "invoice.credited", "invoice", invoice.id, before, invoice)))
         try:
-            finalize_document(ports, actor, note, entity, [update, credited_audit],
+            finalize_document(ports, actor, note, entity, [update, credited_audit, *also],
                               {"credit_note_of": invoice.id, "reason": body.reason})
         except ConflictError:
             continue
         # the revenue schedules of the credited invoice follow the same event as any finalized document
-        ports.publish(actor, "invoice.finalized", {"invoice_id": note.id, "customer_id": note.customer_id,
-                                                   "credit_note_of": invoice.id, "bill_run_id": None})
+        publish_finalized(ports, actor, note)
         return note
     raise ConflictError("the invoice or the credit-note series kept changing; retry", code="concurrent_modification")
+
+
+def corrects(invoice: Invoice) -> DocumentLink:
+    return DocumentLink(relation="corrects", id=invoice.id, number=invoice.number, issue_date=invoice.issue_date)
 
 
 def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:

@@ -10,6 +10,7 @@ from shared.services.catalog import get_customer
 from shared.services.context import Actor, Ports
 
 PDF = "application/pdf"
+Render = Callable[..., bytes]  # shared.documents.pdf.render_invoice_pdf: (invoice, mode, logo, facturx, credit_note_of)
 
 
 def get_invoice(ports: Ports, invoice_id: str) -> Invoice:
@@ -54,24 +55,58 @@ def pdf_key(invoice: Invoice) -> str:
     return f"invoices/{invoice.billing_entity_id}/{invoice.issue_date:%Y/%m}/{invoice.number}.pdf"
 
 
-def render_pdf(ports: Ports, actor: Actor, invoice_id: str, render: Callable[[Invoice], bytes]) -> Invoice:
-    """Render the finalized invoice once and store it; a repeat returns the stored key."""
+def render_pdf(ports: Ports, actor: Actor, invoice_id: str, render: Render) -> Invoice:
+    """Render the finalized invoice or credit note once and store it; a repeat returns the stored key.
+
+    The document has the branding it was issued with (its logo read from the documents bucket);
+    for a customer who asked for Factur-X it is the Factur-X PDF/A-3 with its CII XML."""
     invoice = get_invoice(ports, invoice_id)
     if invoice.status == "draft":
         raise ConflictError("a draft has no PDF of record yet", code="invoice_not_finalized")
     if invoice.pdf_key:
         return invoice
+    customer = get_customer(ports, invoice.customer_id)
+    original = get_invoice(ports, invoice.credit_note_of) if invoice.credit_note_of else None
+    pdf = render(invoice, mode="document", logo=logo_of(ports, invoice),
+                 facturx=customer.document_format == "facturx", credit_note_of=original)
     key = pdf_key(invoice)
-    ports.documents.put(key, render(invoice), PDF)
+    ports.documents.put(key, pdf, PDF)
     invoice.pdf_key = key
     ports.repo.update_invoice(invoice)
     return invoice
 
 
-def read_pdf(ports: Ports, invoice_id: str) -> tuple[Invoice, bytes]:
+def preview_pdf(ports: Ports, invoice_id: str, mode: str, render: Render) -> bytes:
+    """A draft as its customer would see it: a watermarked preview, or a pro-forma. Nothing is stored."""
     invoice = get_invoice(ports, invoice_id)
+    if invoice.status != "draft":
+        raise ConflictError(f"invoice {invoice.number} is finalized: its PDF of record is at /pdf",
+                            code="invoice_finalized")
+    return render(invoice, mode=mode, logo=logo_of(ports, invoice))
+
+
+def request_preview(ports: Ports, actor: Actor, invoice_id: str, mode: str) -> tuple[Invoice, bytes]:
+    """Ask the renderer (`document_preview`, which has weasyprint) for a draft's preview or pro-forma."""
+    actor.require("read")
+    draft = get_invoice(ports, invoice_id)
+    if draft.status != "draft":
+        raise ConflictError(f"invoice {draft.number} is finalized: its PDF of record is at /pdf",
+                            code="invoice_finalized")
+    return draft, ports.previews.render(invoice_id, mode)
+
+
+def logo_of(ports: Ports, invoice: Invoice) -> tuple[str, bytes] | None:
+    """(media type, bytes) of the logo the document was branded with, if any."""
+    logo = invoice.branding.logo if invoice.branding else None
+    return (logo.media_type, ports.documents.get(logo.key)) if logo else None
+
+
+def read_pdf(ports: Ports, invoice_id: str, kind: str | None = None) -> tuple[Invoice, bytes]:
+    invoice = get_invoice(ports, invoice_id)
+    if kind and invoice.kind != kind:
+        raise NotFoundError(f"no {kind.replace('_', ' ')} '{invoice_id}'", param="id")
     if not invoice.pdf_key:
-        raise NotFoundError(f"invoice {invoice_id} has no PDF yet (it is rendered by the bill run)",
+        raise NotFoundError(f"{invoice_id} has no PDF yet (it is rendered just after finalization)",
                             param="id", code="document_not_ready")
     return invoice, ports.documents.get(invoice.pdf_key)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.adapters.aws import EventBridgePublisher, S3Documents, SesMailer, StepFunctionsWorkflows
+from shared.adapters.aws import EventBridgePublisher, LambdaPreviews, S3Documents, SesMailer, StepFunctionsWorkflows
 from shared.adapters.clock import clock_from
 from shared.adapters.dynamodb import DynamoStore
 from shared.adapters.repository import Repository
@@ -23,6 +23,7 @@ def build_ports(config: Settings | None = None) -> Ports:
         workflows=StepFunctionsWorkflows(config.bill_run_state_machine_arn),
         documents=S3Documents(config.documents_bucket),
         mailer=SesMailer(config.mail_from),
+        previews=LambdaPreviews(config.preview_function_name),
         settings=config,
         tax=tax_setup(),
     )

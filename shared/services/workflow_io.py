@@ -23,6 +23,7 @@ class AccountTask(_IO):
     customer_id: str
     bill_run_id: str
     as_of: str
+    subscription_id: str | None = None  # a customer invoiced per subscription: this one only
     invoice_id: str | None = None
     status: Literal["invoiced", "nothing_due"] | None = None
     finalized_at: str | None = None  # UTC, "...Z": the invoice.finalized event's time

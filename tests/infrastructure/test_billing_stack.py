@@ -380,7 +380,7 @@ def test_environment_same_key_same_value_and_state_machine_arn_only_on_api(
     values: dict[str, str] = {}
     for name, logical_id in function_ids(synth).items():
         env = synth.resources[logical_id]["Properties"]["Environment"]["Variables"]
-        expected = (COMMON_ENV | ({"BILL_RUN_STATE_MACHINE_ARN"} if name == "api" else set())
+        expected = (COMMON_ENV | ({"BILL_RUN_STATE_MACHINE_ARN", "PREVIEW_FUNCTION_NAME"} if name == "api" else set())
                     | ({"USAGE_BUCKET"} if name == "usage_import" else set()))
         assert set(env) == expected, name
         for key, value in env.items():

@@ -57,6 +57,25 @@ def get_invoice_pdf(invoice_id: str):
                     headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'})
 
 
+@router.get("/v1/credit-notes/<credit_note_id>/pdf", tags=["credit notes"],
+            responses={200: {"description": "the PDF", "content": {"application/pdf": {}}}})
+def get_credit_note_pdf(credit_note_id: str):
+    note, pdf = invoices.read_pdf(ports(router), credit_note_id, kind="credit_note")
+    return Response(status_code=200, body=pdf, content_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{note.number}.pdf"'})
+
+
+@router.get("/v1/invoices/<invoice_id>/preview", tags=["invoices"],
+            responses={200: {"description": "the draft as a PDF (not a document of record)",
+                             "content": {"application/pdf": {}}}})
+def preview_invoice_pdf(invoice_id: str,
+                        document: Annotated[Literal["preview", "proforma"], Query()] = "preview"):
+    """A draft as its customer would see it: watermarked `preview`, or a `proforma`. Nothing is stored."""
+    draft, pdf = invoices.request_preview(ports(router), actor(router), invoice_id, document)
+    return Response(status_code=200, body=pdf, content_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{document}-{draft.id}.pdf"'})
+
+
 @router.get("/v1/audit-events", tags=["audit"])
 def list_audit_events(
     limit: Limit = 20,

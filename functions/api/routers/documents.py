@@ -12,10 +12,28 @@ from shared.billing.invoicing import lines_csv
 from shared.billing.models import Invoice
 from shared.documents.ubl import invoice_to_ubl
 from shared.services import invoice_lifecycle as lifecycle
-from shared.services.schemas import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
+from shared.services import regrouping
+from shared.services.schemas import (
+    CreditNoteCreate,
+    InvoiceMerge,
+    InvoiceSplit,
+    ManualInvoiceCreate,
+    PaymentCreate,
+    RebillRequest,
+    StatusChange,
+)
 
 router = APIGatewayRouter()
 XML = "application/xml"
+
+
+class SplitResult(BaseModel):
+    data: list[Invoice]
+
+
+class Rebilled(BaseModel):
+    credit_note: Invoice
+    draft: Invoice
 
 
 class Payment(BaseModel):
@@ -47,6 +65,28 @@ def delete_draft(invoice_id: str) -> dict:
     """Drafts only: a finalized invoice is never deleted."""
     lifecycle.delete_draft(ports(router), actor(router), invoice_id)
     return {"id": invoice_id, "deleted": True}
+
+
+@router.post("/v1/invoices/merge", tags=["invoices"], responses={201: {"description": "merged draft"}})
+def merge_drafts(body: InvoiceMerge) -> Response[Invoice]:
+    """One customer's drafts as one draft (lines in the order given); the originals are removed and named
+    in the new draft's `related`."""
+    merged = regrouping.merge_drafts(ports(router), actor(router), body)
+    return Response(status_code=201, body=merged, content_type="application/json")
+
+
+@router.post("/v1/invoices/<invoice_id>/split", tags=["invoices"], responses={201: {"description": "child drafts"}})
+def split_draft(invoice_id: str, body: InvoiceSplit) -> Response[SplitResult]:
+    """A draft as several: by a line attribute, by percentage or by line lists; each child names its parent."""
+    children = regrouping.split_draft(ports(router), actor(router), invoice_id, body)
+    return Response(status_code=201, body=SplitResult(data=children), content_type="application/json")
+
+
+@router.post("/v1/invoices/<invoice_id>/rebill", tags=["invoices"], responses={201: {"description": "re-billed"}})
+def rebill_invoice(invoice_id: str, body: RebillRequest) -> Response[Rebilled]:
+    """Credit a finalized invoice in full and open a draft copy in its place, in one step."""
+    note, draft = regrouping.rebill(ports(router), actor(router), invoice_id, body)
+    return Response(status_code=201, body=Rebilled(credit_note=note, draft=draft), content_type="application/json")
 
 
 @router.post("/v1/invoices/<invoice_id>/void", tags=["invoices"])
