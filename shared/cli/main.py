@@ -246,6 +246,44 @@ def cmd_invoices_pdf(args):
     print(out)
 
 
+def cmd_invoices_preview(args):
+    from shared.documents.pdf import render_invoice_pdf  # rendered here: the CLI has weasyprint
+    from shared.services import invoices
+
+    ports, actor = staff_context(args)
+    actor.require("read")
+    mode = "proforma" if args.proforma else "preview"
+    out = Path(args.output or f"{mode}-{args.id}.pdf")
+    out.write_bytes(invoices.preview_pdf(ports, args.id, mode, render_invoice_pdf))
+    print(out)
+
+
+def cmd_invoices_merge(args):
+    from shared.services import regrouping
+    from shared.services.schemas import InvoiceMerge
+
+    ports, actor = staff_context(args)
+    emit(regrouping.merge_drafts(ports, actor, InvoiceMerge(invoice_ids=args.ids)))
+
+
+def cmd_invoices_split(args):
+    from shared.services import regrouping
+    from shared.services.schemas import InvoiceSplit
+
+    ports, actor = staff_context(args)
+    body = InvoiceSplit(by=args.by, percentages=args.percentages.split(",") if args.percentages else None)
+    emit({"data": [c.model_dump(mode="json") for c in regrouping.split_draft(ports, actor, args.id, body)]})
+
+
+def cmd_invoices_rebill(args):
+    from shared.services import regrouping
+    from shared.services.schemas import RebillRequest
+
+    ports, actor = staff_context(args)
+    note, draft = regrouping.rebill(ports, actor, args.id, RebillRequest(reason=args.reason))
+    emit({"credit_note": note.model_dump(mode="json"), "draft": draft.model_dump(mode="json")})
+
+
 def cmd_api_keys_create(args):
     from shared.services import auth
     from shared.services.schemas import ApiKeyCreate
@@ -378,9 +416,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
     p = staff(invoices, "show", cmd_invoices_show, "show an invoice")
     p.add_argument("id")
-    p = staff(invoices, "pdf", cmd_invoices_pdf, "download an invoice PDF")
+    p = staff(invoices, "pdf", cmd_invoices_pdf, "download the PDF of record of an invoice or credit note")
     p.add_argument("id")
     p.add_argument("-o", "--output")
+    p = staff(invoices, "preview", cmd_invoices_preview, "a draft as a PDF, watermarked or as a pro-forma")
+    p.add_argument("id")
+    p.add_argument("--proforma", action="store_true")
+    p.add_argument("-o", "--output")
+    p = staff(invoices, "merge", cmd_invoices_merge, "one customer's drafts as one draft")
+    p.add_argument("ids", nargs="+")
+    p = staff(invoices, "split", cmd_invoices_split, "a draft as several: --by ATTRIBUTE or --percentages 50,50")
+    p.add_argument("id")
+    p.add_argument("--by")
+    p.add_argument("--percentages")
+    p = staff(invoices, "rebill", cmd_invoices_rebill, "credit a finalized invoice in full and open a draft copy")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True)
 
     keys = group("api-keys", "API access")
     p = staff(keys, "create", cmd_api_keys_create, "create an API key")
