@@ -78,8 +78,14 @@ def cii_bytes(doc: Document) -> bytes:
     _ram(agreement, "BuyerReference", doc.buyer_reference)
     _party(agreement, "SellerTradeParty", doc.seller)
     _party(agreement, "BuyerTradeParty", doc.buyer)
+    if doc.order_reference:
+        _ram(_ram(agreement, "BuyerOrderReferencedDocument"), "IssuerAssignedID", doc.order_reference)
     if doc.contract_reference:
         _ram(_ram(agreement, "ContractReferencedDocument"), "IssuerAssignedID", doc.contract_reference)
+    if doc.project_reference:
+        project = _ram(agreement, "SpecifiedProcuringProject")
+        _ram(project, "ID", doc.project_reference)
+        _ram(project, "Name", doc.project_reference)
 
     ship_to = _ram(_ram(transaction, "ApplicableHeaderTradeDelivery"), "ShipToTradeParty")
     _ram(_ram(ship_to, "PostalTradeAddress"), "CountryID", doc.delivery_country)

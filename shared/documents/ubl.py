@@ -162,6 +162,8 @@ class Document:
     note: str | None
     buyer_reference: str
     contract_reference: str | None
+    order_reference: str | None  # BT-13: the buyer's purchase order (custom field po_number)
+    project_reference: str | None  # BT-11: the project (custom field project_code or project)
     preceding: tuple[str, date] | None  # BG-3
     period: tuple[date, date] | None  # BG-14
     delivery_country: str  # BT-80
@@ -260,6 +262,8 @@ def en16931_document(
         note="\n".join(notes) or None,
         buyer_reference=contracts[0] if len(contracts) == 1 else invoice.customer_id,
         contract_reference=contracts[0] if len(contracts) == 1 else None,
+        order_reference=invoice.custom_fields.get("po_number"),
+        project_reference=invoice.custom_fields.get("project_code") or invoice.custom_fields.get("project"),
         preceding=preceding,
         period=period,
         delivery_country=invoice.buyer.country,
@@ -608,12 +612,16 @@ def ubl_bytes(doc: Document) -> bytes:
     _cbc(root, "BuyerReference", doc.buyer_reference)
     if doc.period:
         _period(root, doc.period)
+    if doc.order_reference:
+        _cbc(_cac(root, "OrderReference"), "ID", doc.order_reference)
     if doc.preceding:
         reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
         _cbc(reference, "ID", doc.preceding[0])
         _cbc(reference, "IssueDate", doc.preceding[1].isoformat())
     if doc.contract_reference:
         _cbc(_cac(root, "ContractDocumentReference"), "ID", doc.contract_reference)
+    if doc.project_reference and not doc.credit_note:  # a UBL CreditNote has no ProjectReference
+        _cbc(_cac(root, "ProjectReference"), "ID", doc.project_reference)
     _ubl_party(_cac(root, "AccountingSupplierParty"), doc.seller)
     _ubl_party(_cac(root, "AccountingCustomerParty"), doc.buyer)
     location = _cac(_cac(root, "Delivery"), "DeliveryLocation")

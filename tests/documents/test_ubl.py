@@ -185,7 +185,24 @@ def scenarios() -> list[Scenario]:
         Scenario("multi_rate_peppol_example", peppol_multi_rate_invoice(), endpoints={"buyer_endpoint": EXAMPLE_GLN}),
         Scenario("credit_note_peppol_example", peppol_credit_note(), credit_note_of=domestic_invoice(),
                  endpoints={"buyer_endpoint": EXAMPLE_GLN}),
+        Scenario("split_share_child", split_share_child()),
     ]
+
+
+def split_share_child() -> Invoice:
+    """The first child of a 33.33 / 66.67 split (services/regrouping.py) of a two-line FR invoice:
+    2000.00 -> 666.60 and 99.99 -> 33.33 (rounded once, half up); VAT 20% of 699.93 = 139.99."""
+    from shared.billing.models import DocumentLink
+    from shared.services.regrouping import _by_percentage
+
+    parent = make("draft", [line("Managed Service", "2000.00"),
+                            line("Support", "99.99", charge_code="sup_fee", contract="CT-SUP-0007")],
+                  [], SELLER_FR, BUYER_FR)
+    child_lines = _by_percentage(parent, [Decimal("33.33"), Decimal("66.67")])[0]
+    assert [ln.amount for ln in child_lines] == [Decimal("666.60"), Decimal("33.33")]
+    return make("SORFR-2025-000103", child_lines, [tax("TVA", "0.20", "699.93", "139.99")], SELLER_FR, BUYER_FR,
+                custom_fields={"po_number": "BC-2025-17", "project_code": "ALPHA"},
+                related=[DocumentLink(relation="split_from", id="inv_parent", share="33.33")])
 
 
 def peppol_multi_rate_invoice() -> Invoice:
@@ -649,3 +666,15 @@ def test_each_line_gets_the_rate_of_its_tax_code_or_a_refusal(codes, data):
     root = parse(invoice_to_ubl(invoice))
     written = amounts(root, "cac:InvoiceLine/cac:Item/cac:ClassifiedTaxCategory/cbc:Percent")
     assert written == [rates[c] * 100 for c in codes]
+
+
+def test_the_purchase_order_and_project_reach_the_buyer_as_bt_13_and_bt_11():
+    from shared.documents.cii import invoice_to_cii
+
+    ubl = etree.fromstring(invoice_to_ubl(split_share_child()))
+    assert ubl.findtext("cac:OrderReference/cbc:ID", namespaces=NS) == "BC-2025-17"
+    assert ubl.findtext("cac:ProjectReference/cbc:ID", namespaces=NS) == "ALPHA"
+    cii = etree.fromstring(invoice_to_cii(split_share_child()))
+    agreement = ".//{*}ApplicableHeaderTradeAgreement"
+    assert cii.findtext(f"{agreement}/{{*}}BuyerOrderReferencedDocument/{{*}}IssuerAssignedID") == "BC-2025-17"
+    assert cii.findtext(f"{agreement}/{{*}}SpecifiedProcuringProject/{{*}}ID") == "ALPHA"
