@@ -41,13 +41,7 @@ def add_attachment(ports: Ports, actor: Actor, document_id: str, body: Attachmen
         raise ValidationError("letters, digits, spaces and . ( ) + - _ only, no path", param="filename")
     if body.content_type not in SIGNATURES:
         raise ValidationError(f"one of {', '.join(SIGNATURES)}", param="content_type")
-    try:
-        content = base64.b64decode(body.content_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationError("not valid base64", param="content_base64") from None
-    if not content or len(content) > MAX_BYTES:
-        raise ValidationError(f"{len(content)} bytes: an attachment has 1 byte to {MAX_BYTES // 1024 // 1024} MB",
-                              param="content_base64")
+    content = decoded_upload(body.content_base64, MAX_BYTES, "an attachment")
     _check_content(content, body.content_type)
     if sum(a.size for a in document.attachments) + len(content) > MAX_TOTAL_BYTES:
         raise ConflictError(f"a document's attachments add up to at most {MAX_TOTAL_BYTES // 1024 // 1024} MB: "
@@ -65,6 +59,18 @@ def add_attachment(ports: Ports, actor: Actor, document_id: str, body: Attachmen
     except ConflictError:
         raise ConflictError(f"{document.id} changed meanwhile; retry", code="concurrent_change") from None
     return attachment
+
+
+def decoded_upload(content_base64: str, max_bytes: int, what: str, param: str = "content_base64") -> bytes:
+    """The bytes of an uploaded file (base64 in JSON), 1 byte to `max_bytes`; a 422 naming `param` otherwise."""
+    try:
+        content = base64.b64decode(content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("not valid base64", param=param) from None
+    if not content or len(content) > max_bytes:
+        limit = f"{max_bytes // 1024 // 1024} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes // 1024} KB"
+        raise ValidationError(f"{len(content)} bytes: {what} has 1 byte to {limit}", param=param)
+    return content
 
 
 def read_attachment(ports: Ports, document_id: str, attachment_id: str) -> tuple[Attachment, bytes]:

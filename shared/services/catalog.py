@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 
@@ -13,6 +11,7 @@ from shared.adapters.dynamodb import Put
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import BillingEntity, Coupon, Customer, Logo, Metric, Plan
 from shared.billing.tax import check_taxable
+from shared.services.attachments import decoded_upload
 from shared.services.context import SYSTEM, Actor, Ports
 from shared.services.ids import new_id
 from shared.services.schemas import (
@@ -79,13 +78,7 @@ def set_entity_logo(ports: Ports, actor: Actor, entity_ref: str, body: LogoUploa
     entity's next documents with it."""
     actor.require("entities:write")
     entity = get_entity(ports, entity_ref)
-    try:
-        content = base64.b64decode(body.content_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationError("not valid base64", param="content_base64") from None
-    if not content or len(content) > LOGO_MAX_BYTES:
-        raise ValidationError(f"{len(content)} bytes: a logo has 1 byte to {LOGO_MAX_BYTES // 1024} KB",
-                              param="content_base64")
+    content = decoded_upload(body.content_base64, LOGO_MAX_BYTES, "a logo")
     _check_logo(content, body.content_type)
     digest = hashlib.sha256(content).hexdigest()
     key = f"branding/{entity.id}/{digest}.{LOGO_EXTENSIONS[body.content_type]}"

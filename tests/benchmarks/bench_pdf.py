@@ -2,7 +2,8 @@
 
 A process pool of `--workers` (default 2, one per core) renders `--pdfs` PDFs per run from a
 mix of typical invoices (tests/documents/document_fixtures.py: 1 to 20 lines, with and without
-a tax line, in English, Brazilian Portuguese, German and Japanese), in two ways:
+a tax line, in English, Brazilian Portuguese, German and Japanese, with the template new invoices
+are issued with), in two ways:
 
 - ours: `shared.documents.pdf.render_invoice_pdf(invoice)`, the bill run's renderer
   (jinja2 template + babel formatting + weasyprint with the local-only URL fetcher and the
@@ -43,14 +44,18 @@ _fonts: list = []
 def typical_invoices() -> list:
     from document_fixtures import make_invoice, make_long_invoice, make_taxed_invoice
 
-    return [
+    from shared.billing.models import Invoice
+
+    current = Invoice.model_fields["template_version"].default  # what new invoices are issued with
+    invoices = [
         ("2 lines, en", make_invoice()),
-        ("1 line + VAT, en", make_taxed_invoice()),
+        ("1 line + VAT, en", make_taxed_invoice(custom_fields={"po_number": "PO-4471"})),
         ("3 lines, pt-BR", make_long_invoice(3, language="pt-BR")),
         ("5 lines, de", make_long_invoice(5, language="de")),
         ("2 lines, ja", make_invoice(language="ja")),
         ("20 lines, en", make_long_invoice(20)),
     ]
+    return [(name, invoice.model_copy(update={"template_version": current})) for name, invoice in invoices]
 
 
 def _start_worker() -> None:
