@@ -112,6 +112,18 @@ def cmd_entities_create(args):
     emit(catalog.create_entity(ports, actor, BillingEntityCreate.model_validate(body_from(args, []))))
 
 
+def cmd_entities_verify_chain(args) -> int:
+    """Recompute the hash chain of each series; exit 1 when a link is broken."""
+    from shared.services import invoice_lifecycle
+
+    ports, actor = staff_context(args)
+    actor.require("read")
+    series = args.series or ["invoice", "credit_note"]
+    results = [invoice_lifecycle.verify_chain(ports, args.entity, kind) for kind in series]
+    emit(results)
+    return 0 if all(result["ok"] for result in results) else 1
+
+
 def cmd_subscriptions_create(args):
     from shared.services import subscriptions
     from shared.services.schemas import SubscriptionCreate
@@ -364,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = staff(entities, "create", cmd_entities_create, "create a billing entity from JSON")
     p.add_argument("--json")
     p.add_argument("--file")
+    p = staff(entities, "verify-chain", cmd_entities_verify_chain,
+              "recompute the documents' hash chain and name the first broken link (exit 1)")
+    p.add_argument("entity", help="the billing entity's id or code")
+    p.add_argument("--series", action="append", choices=["invoice", "credit_note"],
+                   help="one series (repeatable); default: both")
 
     subs = group("subscriptions", "contracts")
     p = staff(subs, "create", cmd_subscriptions_create, "create a contract")

@@ -5,6 +5,10 @@ the first document changed behind the platform's back."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -110,6 +114,15 @@ def test_the_chain_names_the_first_document_changed_behind_the_platforms_back(pl
     chain = book.ok(book.get("/billing-entities/uk-ltd/chain-verification"))
     assert chain["ok"] is False and chain["first_broken"]["number"] == "UK00001"
     assert "changed after finalization" in chain["first_broken"]["problem"]
+    # the staff command says the same, and fails
+    shell = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+             "BILLING_HOME": os.environ["BILLING_HOME"]}
+    checked = subprocess.run([sys.executable, "-m", "shared.cli.main", "entities", "verify-chain", "uk-ltd"],
+                             env=shell, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                             timeout=120)
+    assert checked.returncode == 1, checked.stderr
+    invoices, notes = json.loads(checked.stdout)
+    assert (invoices["ok"], invoices["first_broken"]["number"], notes["ok"]) == (False, "UK00001", True)
 
 
 def test_the_lines_as_csv(book):
