@@ -56,6 +56,7 @@ CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poa
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 INVOICE_TYPE_CODE = "380"  # UNTDID 1001: commercial invoice
 CREDIT_NOTE_TYPE_CODE = "381"  # UNTDID 1001: credit note
+PROJECT_DOCUMENT_TYPE_CODE = "50"  # UNTDID 1001: a credit note's project reference (BT-11)
 UNIT_CODE = "C62"  # UN/ECE Recommendation 20: "one"
 DISCOUNT_REASON_CODE = "95"  # UNCL 5189: discount
 LINE_OBJECT_TYPE_CODE = "130"  # UNTDID 1001: invoicing data sheet (BT-128, the contract ID)
@@ -620,7 +621,11 @@ def ubl_bytes(doc: Document) -> bytes:
         _cbc(reference, "IssueDate", doc.preceding[1].isoformat())
     if doc.contract_reference:
         _cbc(_cac(root, "ContractDocumentReference"), "ID", doc.contract_reference)
-    if doc.project_reference and not doc.credit_note:  # a UBL CreditNote has no ProjectReference
+    if doc.project_reference and doc.credit_note:  # a UBL CreditNote has no ProjectReference (UBL-SR-43)
+        project = _cac(root, "AdditionalDocumentReference")
+        _cbc(project, "ID", doc.project_reference)
+        _cbc(project, "DocumentTypeCode", PROJECT_DOCUMENT_TYPE_CODE)
+    elif doc.project_reference:
         _cbc(_cac(root, "ProjectReference"), "ID", doc.project_reference)
     _ubl_party(_cac(root, "AccountingSupplierParty"), doc.seller)
     _ubl_party(_cac(root, "AccountingCustomerParty"), doc.buyer)

@@ -222,6 +222,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
                        currency=invoice.currency, language=invoice.language, issue_date=today, due_date=today,
                        lines=lines, notes=[f"Credit note for invoice {invoice.number} of {invoice.issue_date}: "
                                            f"{body.reason}"], seller=invoice.seller, buyer=invoice.buyer,
+                       custom_fields=dict(invoice.custom_fields),  # the buyer's PO and project, as invoiced
                        branding=invoice.branding, related=[corrects(invoice)],
                        created_at=ports.clock.now(), **totals(lines, ZERO, invoice.currency))
         apply_tax(ports.tax, entity, customer, note, tax_date=invoice.issue_date)

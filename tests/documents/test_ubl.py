@@ -186,6 +186,9 @@ def scenarios() -> list[Scenario]:
         Scenario("credit_note_peppol_example", peppol_credit_note(), credit_note_of=domestic_invoice(),
                  endpoints={"buyer_endpoint": EXAMPLE_GLN}),
         Scenario("split_share_child", split_share_child()),
+        Scenario("credit_note_with_po_and_project", credit_note().model_copy(update={
+            "custom_fields": {"po_number": "BC-2025-17", "project_code": "ALPHA"}}),
+            credit_note_of=domestic_invoice()),
     ]
 
 
@@ -678,3 +681,13 @@ def test_the_purchase_order_and_project_reach_the_buyer_as_bt_13_and_bt_11():
     agreement = ".//{*}ApplicableHeaderTradeAgreement"
     assert cii.findtext(f"{agreement}/{{*}}BuyerOrderReferencedDocument/{{*}}IssuerAssignedID") == "BC-2025-17"
     assert cii.findtext(f"{agreement}/{{*}}SpecifiedProcuringProject/{{*}}ID") == "ALPHA"
+
+
+def test_a_credit_note_carries_the_project_as_an_additional_document_of_type_50():
+    scenario = next(s for s in scenarios() if s.name == "credit_note_with_po_and_project")
+    ubl = etree.fromstring(scenario.ubl())
+    assert ubl.find("cac:ProjectReference", namespaces=NS) is None  # not in the CreditNote schema
+    project = ubl.find("cac:AdditionalDocumentReference", namespaces=NS)
+    assert (project.findtext("cbc:ID", namespaces=NS), project.findtext("cbc:DocumentTypeCode", namespaces=NS)) \
+        == ("ALPHA", "50")
+    assert ubl.findtext("cac:OrderReference/cbc:ID", namespaces=NS) == "BC-2025-17"
