@@ -30,6 +30,7 @@ from shared.billing.errors import NonRetryableError, RetryableError, ValidationE
 from shared.billing.models import TaxLine
 from shared.billing.money import ZERO, check_currency, from_minor, round_money, to_minor
 from shared.billing.tax import (
+    CUSTOMER_VAT_NOTE,
     EU_MEMBER_STATES,
     EXEMPT_CUSTOMER_NOTE,
     REVERSE_CHARGE,
@@ -385,7 +386,7 @@ class StripeTaxProvider:
         if "reverse_charge" in reasons:
             notes.append(REVERSE_CHARGE)
             if request.buyer.tax_id:
-                notes.append(f"Customer VAT number: {request.buyer.tax_id}")
+                notes.append(CUSTOMER_VAT_NOTE.format(number=request.buyer.tax_id))
         if "customer_exempt" in reasons:
             notes.append(EXEMPT_CUSTOMER_NOTE)
         return TaxResult(tax_lines=_aggregate(line_taxes), line_taxes=line_taxes, notes=notes,

@@ -28,6 +28,7 @@ from shared.billing.money import check_currency, format_amount, quantum, round_m
 ECB_SOURCE = "ECB euro foreign exchange reference rates"
 CROSS_RATE_DECIMALS = 6
 MAX_RATE_AGE_DAYS = 5
+EXCHANGE_RATE_NOTE = "Exchange rate: {rate}."  # the invoice's rate to the entity's currency, described
 MEMO_CURRENCIES = {"MX": "MXN"}  # seed 000 §4: USD invoices for Mexico carry MXN memo lines
 
 

@@ -19,6 +19,7 @@ HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status"
 # so documents finalized before they existed still verify.
 HASH_OMITTED_WHEN_EMPTY = {"branding", "related"}
 LINE_HASH_OMITTED_WHEN_EMPTY = {"attributes"}
+CREDIT_NOTE_NOTE = "Credit note for invoice {number} of {date}: {reason}"
 
 
 def document_number(number_format: str, prefix: str, number: int) -> str:

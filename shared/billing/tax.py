@@ -263,6 +263,12 @@ EXEMPT_CUSTOMER_NOTE = "Tax exempt customer: no tax charged."
 EXEMPT_CUSTOMER_REASON = "Tax exempt customer"
 OSS_NOTE = "VAT of {country} charged at the customer's rate (place of supply: the customer's country)."
 JAPAN_OFF_NOTE = "Japanese consumption tax not charged on this invoice."
+SUPPLIER_VAT_NOTE = "Supplier VAT number: {number}"
+CUSTOMER_VAT_NOTE = "Customer VAT number: {number}"
+SUPPLIER_TAX_NUMBER_NOTE = "Supplier tax number: {number}"
+REGISTRATION_NUMBER_NOTE = "{label} registration number: {number}"  # Canada: GST/HST, QST, PST, RST
+JP_REGISTRATION_NOTE = "Registration number: {number}"  # Japan's qualified invoice issuer number
+NO_SALES_TAX_NOTE = "No sales tax charged: the seller is not registered to collect tax in {where}."
 JAPAN_OFF_REASON = "Japanese consumption tax not charged"
 ZERO_RATED_REASON = "Zero rated"
 EXEMPT_PRODUCT_REASON = "Exempt supply"
@@ -460,23 +466,23 @@ class RulesTaxProvider:
         registered_business = buyer.customer_type == "business" and bool(buyer.tax_id)
         if country in EU_MEMBER_STATES or country == "GB":
             if seller.country == country or not registered_business:
-                notes = [f"Supplier VAT number: {_seller_vat_number(seller, country)}"]
+                notes = [SUPPLIER_VAT_NOTE.format(number=_seller_vat_number(seller, country))]
                 if buyer.tax_id:
-                    notes.append(f"Customer VAT number: {check_tax_id(country, buyer.tax_id, 'buyer.tax_id')}")
+                    notes.append(CUSTOMER_VAT_NOTE.format(number=check_tax_id(country, buyer.tax_id, "buyer.tax_id")))
                 if seller.country != country:
                     notes.append(OSS_NOTE.format(country=country))
                 return _Scenario(country, country, tuple(notes))
             buyer_vat = check_tax_id(country, buyer.tax_id or "", "buyer.tax_id")
             notes = [GB_REVERSE_CHARGE_NOTE if country == "GB" else EU_REVERSE_CHARGE_NOTE]
             if seller.country in EU_MEMBER_STATES or seller.country == "GB":
-                notes.append(f"Supplier VAT number: {_seller_vat_number(seller, seller.country)}")
+                notes.append(SUPPLIER_VAT_NOTE.format(number=_seller_vat_number(seller, seller.country)))
             elif seller.tax_id:
-                notes.append(f"Supplier tax number: {seller.tax_id}")
-            notes.append(f"Customer VAT number: {buyer_vat}")
+                notes.append(SUPPLIER_TAX_NUMBER_NOTE.format(number=seller.tax_id))
+            notes.append(CUSTOMER_VAT_NOTE.format(number=buyer_vat))
             zero = _Component(_tax_name(seller.country), seller.country, None, "AE", REVERSE_CHARGE)
             return _Scenario("", seller.country, tuple(notes), zero)
         if country == "CA":
-            notes = [f"{label} registration number: {seller.registrations[key]}"
+            notes = [REGISTRATION_NUMBER_NOTE.format(label=label, number=seller.registrations[key])
                      for key, label in (("CA", "GST/HST"), ("CA-QC", "QST"), ("CA-BC", "PST"), ("CA-SK", "PST"),
                                         ("CA-MB", "RST")) if key in seller.registrations]
             return _Scenario("CA", "CA", tuple(notes))
@@ -484,7 +490,8 @@ class RulesTaxProvider:
             if not self.japan_consumption_tax:
                 zero = _Component("Consumption tax", "JP", None, "O", JAPAN_OFF_REASON)
                 return _Scenario("", "JP", (JAPAN_OFF_NOTE,), zero)
-            notes = (f"Registration number: {seller.registrations['JP']}",) if "JP" in seller.registrations else ()
+            notes = (JP_REGISTRATION_NOTE.format(number=seller.registrations["JP"]),) \
+                if "JP" in seller.registrations else ()
             return _Scenario("JP", "JP", notes)
         if seller.country in EU_MEMBER_STATES or seller.country == "GB" or country in self.outside_scope_countries:
             scope = _scope_name(seller.country)

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from shared.adapters.dynamodb import Delete, Item, Put, audit_item
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
-from shared.billing.invoicing import content_hash, totals
+from shared.billing.invoicing import CREDIT_NOTE_NOTE, content_hash, totals
 from shared.billing.models import DocumentLink, Invoice, InvoiceLine
 from shared.billing.money import ZERO, round_money
 from shared.services.billing import buyer_snapshot, finalize_document, seller_snapshot
@@ -220,8 +220,9 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
         note = Invoice(id=new_id("cn"), kind="credit_note", status="draft", credit_note_of=invoice.id,
                        reason=body.reason, customer_id=invoice.customer_id, billing_entity_id=entity.id,
                        currency=invoice.currency, language=invoice.language, issue_date=today, due_date=today,
-                       lines=lines, notes=[f"Credit note for invoice {invoice.number} of {invoice.issue_date}: "
-                                           f"{body.reason}"], seller=invoice.seller, buyer=invoice.buyer,
+                       lines=lines, notes=[CREDIT_NOTE_NOTE.format(number=invoice.number, date=invoice.issue_date,
+                                                                   reason=body.reason)],
+                       seller=invoice.seller, buyer=invoice.buyer,
                        custom_fields=dict(invoice.custom_fields),  # the buyer's PO and project, as invoiced
                        branding=invoice.branding, related=[corrects(invoice)],
                        created_at=ports.clock.now(), **totals(lines, ZERO, invoice.currency))

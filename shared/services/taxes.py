@@ -16,11 +16,12 @@ from decimal import Decimal
 import pycountry
 
 from shared.billing.errors import NonRetryableError
-from shared.billing.fx import memo_currency, memo_lines
+from shared.billing.fx import EXCHANGE_RATE_NOTE, memo_currency, memo_lines
 from shared.billing.invoicing import totals
 from shared.billing.models import BillingEntity, Customer, Invoice, TaxLine
 from shared.billing.money import ZERO, round_money
 from shared.billing.tax import (
+    NO_SALES_TAX_NOTE,
     RulesTaxProvider,
     TaxableLine,
     TaxParty,
@@ -45,7 +46,7 @@ class NotCollected:
                        amount=round_money(ZERO, request.currency),
                        category="O", exemption_reason="Not collected: the seller has no tax registration there")
         return TaxResult(tax_lines=[line], line_taxes={ln.index: [] for ln in request.lines},
-                         notes=[f"No sales tax charged: the seller is not registered to collect tax in {where}."],
+                         notes=[NO_SALES_TAX_NOTE.format(where=where)],
                          rounding="none (no tax)", provider=self.name)
 
 
@@ -113,7 +114,7 @@ def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer,
         rate = setup.rates.snapshot(invoice.currency, entity.currency, invoice.issue_date)
         invoice.exchange_rate = rate.to_dict() if rate else None
         if rate:
-            invoice.notes.append(f"Exchange rate: {rate.describe()}.")
+            invoice.notes.append(EXCHANGE_RATE_NOTE.format(rate=rate.describe()))
         memo = memo_currency(invoice.currency, customer.country)
         if memo:
             memo_rate = setup.rates.rate(invoice.currency, memo, invoice.issue_date, param="currency")
