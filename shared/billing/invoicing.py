@@ -20,6 +20,7 @@ HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status"
 HASH_OMITTED_WHEN_EMPTY = {"branding", "related"}
 LINE_HASH_OMITTED_WHEN_EMPTY = {"attributes"}
 CREDIT_NOTE_NOTE = "Credit note for invoice {number} of {date}: {reason}"
+CREDIT_LINE = "Credit: {description}"  # a credit note's line, from the invoice line it credits
 
 
 def document_number(number_format: str, prefix: str, number: int) -> str:

@@ -492,7 +492,7 @@ class Invoice(Model):
     memo_lines: list[str] = Field(default_factory=list)  # e.g. MXN amounts on a USD invoice for Mexico
     seller: PartySnapshot
     buyer: PartySnapshot
-    template_version: str = "invoice_v2"
+    template_version: str = "invoice_v3"
     branding: Branding | None = None  # the seller's branding when issued
     related: list[DocumentLink] = Field(default_factory=list)
     replaced_by: list[str] = Field(default_factory=list)  # documents issued in its place (a re-bill)

@@ -34,6 +34,15 @@ from shared.billing.pricing import price_durations, price_quantity, price_transa
 from shared.billing.schedule import BillingItem, cycle_of, item_charge, subtract
 from shared.billing.tax import split_by_days
 
+# The wording rating writes on lines (printed in the customer's language: shared/documents/wording.py)
+PRORATION_RULE = "prorated by day: {days}/{of} days of {start} to {last_day}"
+COMMITMENT_PRORATION_RULE = "commitment prorated by day: {days}/{of} days"
+CREDIT_RULE = "credit by day: {days} of the {of} days billed for {amount} ({billed_start} to {billed_last_day})"
+UNUSED_TIME_LINE = "{name}: unused time {start} to {last_day}"
+LATE_USAGE_LINE = "{description}: late usage for {start} to {last_day}"
+PERIOD_LINE = "{description}: {start} to {last_day}"
+COUPON_LINE = "Coupon {code}: {name}"
+
 UsageRecord = tuple[datetime, str, Mapping[str, str]]  # timestamp, transaction_id, properties
 UsageReader = Callable[[str, Period], Iterable[UsageRecord]]  # metric code, window -> records
 
@@ -162,7 +171,7 @@ class _Rater:
             days, of = service.days, item.period.days
             amount = round_money(priced.amount * days / of, plan.currency)
             last_day = item.period.end - timedelta(days=1)
-            proration = f"prorated by day: {days}/{of} days of {item.period.start} to {last_day}"
+            proration = PRORATION_RULE.format(days=days, of=of, start=item.period.start, last_day=last_day)
         else:
             amount = round_money(priced.amount, plan.currency)
         details = list(priced.details) if charge.model not in ("flat_fee", "per_unit") else []
@@ -285,7 +294,7 @@ class _Rater:
                 rule = None
                 if item.service != item.period:
                     commitment = round_money(commitment * item.service.days / item.period.days, plan.currency)
-                    rule = f"commitment prorated by day: {item.service.days}/{item.period.days} days"
+                    rule = COMMITMENT_PRORATION_RULE.format(days=item.service.days, of=item.period.days)
                 if spent < commitment:
                     self.lines.append(self._adjustment(
                         item, plan, kind="commitment", description=plan.commitment.name,
@@ -345,7 +354,7 @@ class _Rater:
                 cycle_rule = {"once": "once", "forever": "forever"}.get(
                     redemption.duration, f"cycle {number + 1} of {limit}")
                 self.lines.append(InvoiceLine(
-                    kind="discount", description=f"Coupon {redemption.code}: {redemption.name}",
+                    kind="discount", description=COUPON_LINE.format(code=redemption.code, name=redemption.name),
                     charge_code=f"coupon:{redemption.code}", quantity=Decimal(1), unit_price=-off, amount=-off,
                     currency=currency, period_start=cycle.start, period_end=cycle.end,
                     subscription_id=self.sub.id, external_id=self.sub.external_id, item_key=key,
@@ -403,7 +412,8 @@ def late_usage_lines(sub: Subscription, plans: Mapping[int, Plan], metrics: Mapp
         lines.append(template.model_copy(update={
             "kind": "late_usage", "quantity": quantity, "amount": amount,
             "unit_price": template.unit_price,
-            "description": f"{template.description}: late usage for {item.service.start} to {last_day}",
+            "description": LATE_USAGE_LINE.format(description=template.description, start=item.service.start,
+                                                  last_day=last_day),
             "usage_records": sum(ln.usage_records or 0 for ln in rated if ln.group == entry["group"]),
             "item_key": f"{item.key}#late",
             "details": [f"received after the period was invoiced: {quantity} more, billed {old['quantity']}"],
@@ -468,9 +478,9 @@ def recheck_lines(sub: Subscription, plans: Mapping[int, Plan], item: BillingIte
             last_day = part.end - timedelta(days=1)
             lines.append(rater._line(
                 item, plan, charge, part, kind="proration", quantity=Decimal(1), unit_price=-share, amount=-share,
-                description=f"{name}: unused time {part.start} to {last_day}",
-                proration=f"credit by day: {part.days} of the {window.days} days billed for {amount} "
-                          f"({window.start} to {window.end - timedelta(days=1)})"))
+                description=UNUSED_TIME_LINE.format(name=name, start=part.start, last_day=last_day),
+                proration=CREDIT_RULE.format(days=part.days, of=window.days, amount=amount, billed_start=window.start,
+                                             billed_last_day=window.end - timedelta(days=1))))
         if kept:
             state += zip(kept, split_by_days(amount - credit, kept, plan.currency), strict=True)
     for due in item.windows:
@@ -481,6 +491,8 @@ def recheck_lines(sub: Subscription, plans: Mapping[int, Plan], item: BillingIte
                 line = rater._fixed_line(item, plan, charge, service, unit_price)
                 last_day = service.end - timedelta(days=1)
                 lines.append(line.model_copy(update={
-                    "kind": "proration", "description": f"{line.description}: {service.start} to {last_day}"}))
+                    "kind": "proration",
+                    "description": PERIOD_LINE.format(description=line.description, start=service.start,
+                                                      last_day=last_day)}))
                 state.append((service, line.amount))
     return lines, sorted(state)

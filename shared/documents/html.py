@@ -31,6 +31,7 @@ from markupsafe import Markup
 from shared.billing.errors import NonRetryableError
 from shared.billing.models import Invoice
 from shared.documents.labels import babel_locale, catalog_language, labels_for
+from shared.documents.wording import localized
 
 TEMPLATES = Path(__file__).parent / "templates"
 HASH_CHARS = 16  # how much of the content hash the document prints
@@ -164,6 +165,12 @@ def _field_label(ctx: Any, name: str) -> str:
 
 
 @pass_context
+def _wording(ctx: Any, text: str) -> str:
+    """The platform's own wording in the document's language (`wording.py`); other text as stored."""
+    return localized(text, ctx["lang"], lambda value: medium_date(value, ctx["locale"]))
+
+
+@pass_context
 def _link_texts(ctx: Any, links: list) -> list[str]:
     """One sentence per merge/split/re-bill link, in the document's language."""
     t, texts = ctx["t"], []
@@ -203,6 +210,7 @@ def environment() -> Environment:
         css_page_counter=css_page_counter,
         field_label=_field_label,
         link_texts=_link_texts,
+        wording=_wording,
     )
     return env
 

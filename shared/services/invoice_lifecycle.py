@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from shared.adapters.dynamodb import Delete, Item, Put, audit_item
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
-from shared.billing.invoicing import CREDIT_NOTE_NOTE, content_hash, totals
+from shared.billing.invoicing import CREDIT_LINE, CREDIT_NOTE_NOTE, content_hash, totals
 from shared.billing.models import DocumentLink, Invoice, InvoiceLine
 from shared.billing.money import ZERO, round_money
 from shared.services.billing import buyer_snapshot, finalize_document, seller_snapshot
@@ -215,7 +215,8 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
         lines = [invoice.lines[i].model_copy(update={
             "kind": "credit", "amount": -amount, "quantity": Decimal(1), "unit_price": -amount,
             "credited_line": i,
-            "description": f"Credit: {invoice.lines[i].description}"}) for i, amount in wanted.items()]
+            "description": CREDIT_LINE.format(description=invoice.lines[i].description)})
+            for i, amount in wanted.items()]
         today = ports.clock.now().date()
         note = Invoice(id=new_id("cn"), kind="credit_note", status="draft", credit_note_of=invoice.id,
                        reason=body.reason, customer_id=invoice.customer_id, billing_entity_id=entity.id,

@@ -1,7 +1,8 @@
 """Invoices to render (imported by the tests by this unique module name, not as `conftest`).
 
 `make_invoice`: a listing ($0) line and a prorated line, no tax; `make_taxed_invoice`: one
-line and a 20% VAT line; `make_long_invoice`: N monthly lines.
+line and a 20% VAT line; `make_long_invoice`: N monthly lines; `make_reverse_charge_credit_note`:
+a French seller's credit note to a German business, with the platform's tax wording.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from shared.billing.invoicing import CREDIT_NOTE_NOTE
 from shared.billing.models import Invoice, InvoiceLine, PartySnapshot, TaxLine
+from shared.billing.tax import CUSTOMER_VAT_NOTE, EU_REVERSE_CHARGE_NOTE, SUPPLIER_VAT_NOTE
 
 HASH = "3f2a9c0b7d1e4f6a8b9c0d1e2f3a4b5c6d7e8f90123456789abcdef012345678"
 
@@ -135,6 +138,30 @@ def make_taxed_invoice(**changes) -> Invoice:
     )
     fields.update(changes)
     return make_invoice(**fields)
+
+
+REVERSE_CHARGE_NOTES = [EU_REVERSE_CHARGE_NOTE, SUPPLIER_VAT_NOTE.format(number="FR40303265045"),
+                        CUSTOMER_VAT_NOTE.format(number="DE136695976")]  # what the rules write for FR -> DE B2B
+
+
+def make_reverse_charge_credit_note(**changes) -> Invoice:
+    seller = PartySnapshot(name="Connectivité France SAS", address_lines=["10 rue de la Paix", "75002 Paris"],
+                           country="FR", tax_id="FR40303265045")
+    buyer = PartySnapshot(name="Muster GmbH", address_lines=["Hauptstr. 1", "10115 Berlin"], country="DE",
+                          tax_id="DE136695976")
+    base = make_invoice(template_version="invoice_v3", language="de", seller=seller, buyer=buyer)
+    notes = [CREDIT_NOTE_NOTE.format(number="FR-000001", date=date(2025, 3, 1), reason="SLA-Gutschrift"),
+             *REVERSE_CHARGE_NOTES, "Bitte verrechnen Sie die Gutschrift mit Ihrer nächsten Zahlung."]
+    lines = [base.lines[1].model_copy(update={
+        "kind": "credit", "amount": -Decimal("100.00"), "unit_price": -Decimal("100.00"), "quantity": Decimal(1),
+        "credited_line": 1, "currency": "EUR", "description": "Credit: Managed Service"})]
+    fields = dict(kind="credit_note", number="FRCN-000001", lines=lines, notes=notes, currency="EUR",
+                  tax_lines=[TaxLine(name="VAT", jurisdiction="FR", rate=Decimal("0"), category="AE",
+                                     taxable_amount=-Decimal("100.00"), amount=Decimal("0.00"),
+                                     exemption_reason="Reverse charge")],
+                  subtotal=-Decimal("100.00"), total=-Decimal("100.00"), amount_due=-Decimal("100.00"))
+    fields.update(changes)
+    return base.model_copy(update=fields)
 
 
 def make_long_invoice(lines: int = 20, **changes) -> Invoice:

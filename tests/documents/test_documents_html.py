@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from document_fixtures import HASH, make_invoice, make_taxed_invoice
+from document_fixtures import HASH, make_invoice, make_reverse_charge_credit_note, make_taxed_invoice
 
 from shared.billing.errors import NonRetryableError
 from shared.billing.models import Branding, DocumentLink
@@ -180,6 +180,7 @@ def test_rendering_is_deterministic(invoice):
         ("invoice_v2.de.credit_note", lambda: _credit_note()),
         ("invoice_v2.fr.proforma", lambda: (_draft(language="fr"), "proforma")),
         ("invoice_v2.en.preview", lambda: (_draft(), "preview")),
+        ("invoice_v3.de.reverse_charge_credit_note", lambda: make_reverse_charge_credit_note()),
     ],
 )
 def test_golden_html(name, factory):
