@@ -125,6 +125,12 @@ class Repository:
             ops.append(Put(alias_item("customer", customer.external_id, customer.id)))
         self.store.transact(ops, [audit])
 
+    def customer_put(self, customer: Customer) -> Put:
+        """Write `customer` over the version it was read at, as the next version."""
+        item = self.customer_item(customer)
+        item.version = customer.version + 1
+        return Put(item, customer.version)
+
     def update_customer(self, customer: Customer, audit: AuditEvent) -> None:
         self._update(self.customer_item(customer), customer, audit)
 

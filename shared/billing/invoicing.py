@@ -17,7 +17,7 @@ HASHED_FIELDS_EXCLUDED = {"content_hash", "pdf_key", "delivery_status", "status"
                           "replaced_by"}
 # Fields added after documents were first issued: left out of the canonical content while empty,
 # so documents finalized before they existed still verify.
-HASH_OMITTED_WHEN_EMPTY = {"branding", "related"}
+HASH_OMITTED_WHEN_EMPTY = {"branding", "related", "balance_applied", "balance_credited"}
 LINE_HASH_OMITTED_WHEN_EMPTY = {"attributes"}
 CREDIT_NOTE_NOTE = "Credit note for invoice {number} of {date}: {reason}"
 CREDIT_LINE = "Credit: {description}"  # a credit note's line, from the invoice line it credits

@@ -100,6 +100,8 @@ class Customer(Model):
     usage_limits: dict[str, Amount] = Field(default_factory=dict)  # overrides the entity's, per metric
     invoice_grouping: Literal["customer", "subscription"] = "customer"  # one invoice per period, or one per contract
     document_format: Literal["pdf", "facturx"] = "pdf"  # facturx: the PDF of record carries its CII XML
+    # owed to the customer, by currency: credits beyond what was left to pay, used on the next invoices
+    credit_balance: dict[str, Amount] = Field(default_factory=dict)
     created_at: datetime
     version: int = 1
 
@@ -479,6 +481,9 @@ class Invoice(Model):
     tax_total: Amount
     total: Amount
     amount_due: Amount  # as issued; what is left after payments and credits: amount_remaining
+    balance_applied: Amount | None = None  # the customer's credit balance used on it (total - balance = due)
+    balance_credited: Amount | None = None  # put on the customer's credit balance: a negative total, or a
+    # credit note's part beyond what was left to pay on its invoice
     amount_paid: Amount = Decimal("0")
     amount_credited: Amount = Decimal("0")
     amount_remaining: Amount | None = None

@@ -73,7 +73,7 @@ def invoice_email(invoice: Invoice, pay_url: str | None = None) -> tuple[str, st
         subject=_one_line(t[f"{prefix}email_subject"].format(**values)),
         greeting=t["email_greeting"].format(**values),
         body=t[f"{prefix}email_body"].format(**values),
-        pay_url=None if credit_note else pay_url,
+        pay_url=pay_url if not credit_note and invoice.amount_due > 0 else None,  # nothing to pay: no link
         pay_label=PAY_LABELS.get(catalog_language(invoice.language), PAY_LABELS["en"]),
     )
     env = environment()

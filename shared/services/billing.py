@@ -132,10 +132,14 @@ def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> Non
 
 
 def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: BillingEntity,
-                      operations: list, audit_extra: dict | None = None, expected_version: int | None = None) -> None:
+                      operations: list, audit_extra: dict | None = None, expected_version: int | None = None,
+                      to_balance: Decimal = ZERO) -> None:
     """Give a draft invoice or credit note the next number of its series, hash it (chained to the
     previous document of the series) and write it with `operations`, all or nothing. Concurrent
-    finalizations of one series conflict on the counter: one wins, the others retry (ConflictError)."""
+    finalizations of one series conflict on the counter: one wins, the others retry (ConflictError).
+
+    The customer's credit balance moves in the same transaction (`settle_with_balance`); `to_balance`:
+    what a credit note gives back beyond what was left to pay on its invoice."""
     series = "credit_note" if document.kind == "credit_note" else "invoice"
     prefix = (entity.credit_note_prefix or f"{entity.invoice_prefix}-CN") if series == "credit_note" \
         else entity.invoice_prefix
@@ -148,12 +152,48 @@ def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: Bil
     document.previous_hash = previous_hash or None
     document.amount_remaining = document.amount_due
     document.status_history = [{"status": "finalized", "at": document.finalized_at.isoformat(), "by": actor.name}]
+    customer_put = settle_with_balance(ports, actor, document, to_balance)
     document.content_hash = content_hash(document)
     audit = ports.audit(actor, f"{document.kind}.finalized", document.kind, document.id, after={
         "number": document.number, "total": str(document.total), "currency": document.currency,
         **(audit_extra or {})})
     ports.repo.store.transact([ports.repo.invoice_put(document, expected_version),
-                               CounterAdvance(counter, sequence, document.content_hash), *operations], [audit])
+                               CounterAdvance(counter, sequence, document.content_hash), *customer_put, *operations],
+                              [audit])
+
+
+def settle_with_balance(ports: Ports, actor: Actor, document: Invoice, to_balance: Decimal = ZERO) -> list[Put]:
+    """Move the customer's credit balance for a document being finalized; the customer's write, if any.
+
+    - An invoice with a negative total (credits beyond its charges) shows its amount due as issued
+      (negative) and puts it on the balance: nothing is left to settle on it.
+    - An invoice with something to pay uses the balance first (`balance_applied`, BT-113 prepaid in
+      the e-invoice); fully covered, it is paid at once.
+    - A credit note puts `to_balance` on it.
+    """
+    currency = document.currency
+    credited = to_balance
+    applied = ZERO
+    customer = ports.repo.get_customer(document.customer_id)
+    balance = customer.credit_balance.get(currency, ZERO) if customer else ZERO
+    if document.kind == "invoice" and document.total < 0:
+        credited, document.amount_remaining = -document.amount_due, ZERO
+    elif document.kind == "invoice" and balance > 0 and document.amount_due > 0:
+        applied = min(balance, document.amount_due)
+        document.amount_due -= applied
+        document.amount_remaining = document.amount_due
+        if document.amount_due == 0:
+            document.status = "paid"
+            document.status_history.append({"status": "paid", "at": document.finalized_at.isoformat(),
+                                             "by": actor.name, "reason": "settled from the credit balance"})
+    if not credited and not applied:
+        return []
+    if customer is None:
+        raise NonRetryableError(f"customer {document.customer_id} is missing", param="customer_id")
+    document.balance_applied = applied or None
+    document.balance_credited = credited or None
+    customer.credit_balance[currency] = balance - applied + credited
+    return [ports.repo.customer_put(customer)]
 
 
 def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str,

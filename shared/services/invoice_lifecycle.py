@@ -126,6 +126,9 @@ def void_invoice(ports: Ports, actor: Actor, invoice_id: str, body: StatusChange
     if invoice.amount_paid or invoice.credits:
         raise ConflictError("payments or credit notes are recorded against this invoice: credit it instead",
                             code="invalid_status")
+    if invoice.balance_applied or invoice.balance_credited:
+        raise ConflictError("this invoice moved the customer's credit balance: credit it instead",
+                            code="invalid_status")
     return _move(ports, actor, invoice, "void", body.reason, amount_remaining=ZERO)
 
 
@@ -237,6 +240,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
                                   f"{invoice.number}", param="lines")
         invoice.amount_credited += credit_total
         invoice.amount_remaining = max(remaining - credit_total, ZERO)
+        to_balance = max(credit_total - remaining, ZERO)  # already paid (or covered by the balance): owed back
         invoice.credits.append({"credit_note_id": note.id, "total": format(credit_total, "f"),
                                 "lines": {str(i): format(a, "f") for i, a in wanted.items()}})
         if invoice.amount_remaining == 0 and invoice.status == "finalized":
@@ -251,7 +255,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
         credited_audit = Put(audit_item(ports.audit(actor, "invoice.credited", "invoice", invoice.id, before, invoice)))
         try:
             finalize_document(ports, actor, note, entity, [update, credited_audit, *also],
-                              {"credit_note_of": invoice.id, "reason": body.reason})
+                              {"credit_note_of": invoice.id, "reason": body.reason}, to_balance=to_balance)
         except ConflictError:
             continue
         # the revenue schedules of the credited invoice follow the same event as any finalized document

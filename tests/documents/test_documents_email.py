@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from document_fixtures import make_invoice
 
@@ -54,3 +56,10 @@ def test_line_breaks_in_data_cannot_add_mail_headers():
 
     assert "\r" not in subject and "\n" not in subject
     assert "Evil Bcc: all@example.com" in subject
+
+
+def test_the_pay_link_is_left_out_when_nothing_is_left_to_pay():
+    link = "https://pay.example/inv_1"
+    assert link in invoice_email(make_invoice(), pay_url=link)[1]
+    covered = make_invoice(amount_due=Decimal("0.00"), balance_applied=Decimal("685.48"))  # by the credit balance
+    assert link not in invoice_email(covered, pay_url=link)[1]

@@ -186,6 +186,15 @@ def scenarios() -> list[Scenario]:
         Scenario("credit_note_peppol_example", peppol_credit_note(), credit_note_of=domestic_invoice(),
                  endpoints={"buyer_endpoint": EXAMPLE_GLN}),
         Scenario("split_share_child", split_share_child()),
+        Scenario("credit_balance_applied", domestic_invoice().model_copy(update={
+            "number": "SORFR-2025-000118", "amount_due": Decimal("3122.58"), "balance_applied": Decimal("100.00")})),
+        Scenario("negative_total_put_on_the_balance", make(
+            "SORFR-2025-000119", [
+                line("Managed Service", "100.00"),
+                line("Managed Service: unused time 2025-03-16 to 2025-03-31", "-160.00", unit_price="-160.00",
+                     kind="proration"),
+            ], [tax("TVA", "0.20", "-60.00", "-12.00")], SELLER_FR, BUYER_FR,
+            balance_credited=Decimal("72.00"))),
         Scenario("credit_note_with_po_and_project", credit_note().model_copy(update={
             "custom_fields": {"po_number": "BC-2025-17", "project_code": "ALPHA"}}),
             credit_note_of=domestic_invoice()),

@@ -16,6 +16,7 @@ import zlib
 from email import policy
 
 import pytest
+from lxml import etree
 from pypdf import PdfReader
 
 pytestmark = pytest.mark.e2e
@@ -179,3 +180,31 @@ def test_a_customer_who_asks_for_factur_x_gets_the_cii_xml_inside_the_pdf(book):
     assert final["number"].encode() in xml and b"urn:cen.eu:en16931:2017" in xml
     assert str(reader.xmp_metadata.pdfaid_part) == "3"
     book.ok(book.request("PATCH", "/customers/DUPONT", {"document_format": "pdf"}))
+
+
+def test_a_credit_on_a_paid_invoice_is_kept_on_the_customers_balance_and_used_next(book, tmp_path):
+    book.ok(book.post("/customers", {"name": "Owed GmbH", "email": "ap@owed.example", "external_id": "OWED",
+                                     "country": "DE", "currency": "EUR", "tax_id": "DE811569869", "language": "de",
+                                     "billing_entity": "fr-sas", "address_lines": ["Ring 2", "50667 Köln"]}))
+
+    def finalized(price: str) -> dict:
+        made = book.ok(book.post("/invoices", {"customer_id": "OWED", "lines": [
+            {"description": "Beratung", "unit_price": price}]}))
+        return book.ok(book.post(f"/invoices/{made['id']}/finalize"))
+
+    paid = finalized("100.00")
+    book.ok(book.post("/payments", {"invoice_id": paid["id"], "amount": "100.00"}))
+    note = book.ok(book.post("/credit-notes", {"invoice_id": paid["id"], "reason": "storniert"}))
+    assert note["balance_credited"] == "100.00"
+    assert book.ok(book.get("/customers/OWED"))["credit_balance"] == {"EUR": "100.00"}
+    note_text = " ".join(text_of(issued_pdf(book, f"/credit-notes/{note['id']}/pdf"), tmp_path).split())
+    assert "Ihrem Kundenkonto gutgeschrieben 100,00 €" in note_text
+
+    covered = finalized("60.00")
+    assert (covered["balance_applied"], covered["amount_due"], covered["status"]) == ("60.00", "0.00", "paid")
+    assert book.ok(book.get("/customers/OWED"))["credit_balance"] == {"EUR": "40.00"}
+    ubl = etree.fromstring(book.get(f"/invoices/{covered['id']}/ubl").body)
+    assert (ubl.findtext(".//{*}LegalMonetaryTotal/{*}PrepaidAmount"),
+            ubl.findtext(".//{*}LegalMonetaryTotal/{*}PayableAmount")) == ("60.00", "0.00")
+    text = text_of(issued_pdf(book, f"/invoices/{covered['id']}/pdf"), tmp_path)
+    assert "Verrechnetes Guthaben -60,00 €" in " ".join(text.split())
