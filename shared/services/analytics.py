@@ -13,9 +13,10 @@ new (no MRR before, first time paying), reactivation (no MRR at the previous mon
 contract that ended earlier), expansion (more than before), contraction (less, still > 0), churned
 (had MRR, now none: the customer's last contract ended).
 
-AR aging (on a date): finalized invoices issued by then with an amount due, by days past their due
-date: current (not yet due), 1-30, 31-60, 61-90, over 90. Payments are not dated on the invoice, so
-an invoice paid today leaves every past date's receivables too.
+AR aging (on a date): finalized invoices issued by then with something left to pay (after payments,
+credit notes and the credit balance applied), by days past their due date: current (not yet due),
+1-30, 31-60, 61-90, over 90. Payments are not dated on the invoice, so an invoice paid (or partly
+paid) today counts today's remainder on every past date too.
 
 DSO (a month): receivables at the month's end / invoiced in the month x days in the month
 (https://quickbooks.intuit.ca/r/finance-accounting/days-sales-outstanding/: 300,000 / 450,000 x 31 =
@@ -145,8 +146,13 @@ def mrr_report(ports: Ports, month: str) -> dict:
 # ---------------------------------------------------------------------------------------------- receivables
 
 
+def _unpaid(invoice: Invoice) -> Decimal:
+    """What is left to pay today: after payments, credit notes and the credit balance applied."""
+    return invoice.amount_remaining if invoice.amount_remaining is not None else invoice.amount_due
+
+
 def _open(invoice: Invoice, day: date) -> bool:
-    return invoice.status == "finalized" and invoice.issue_date <= day and invoice.amount_due > 0
+    return invoice.status == "finalized" and invoice.issue_date <= day and _unpaid(invoice) > 0
 
 
 def aging_rows(invoices: Iterable[Invoice], as_of: date) -> list[dict]:
@@ -159,7 +165,7 @@ def aging_rows(invoices: Iterable[Invoice], as_of: date) -> list[dict]:
                   else "61_90" if late <= 90 else "over_90")
         row = buckets.setdefault(invoice.currency, {"as_of": as_of.isoformat(), "currency": invoice.currency,
                                                     **{b: ZERO for b in AGING_BUCKETS}, "invoices": 0})
-        row[bucket] += invoice.amount_due
+        row[bucket] += _unpaid(invoice)
         row["invoices"] += 1
     rows = []
     for currency, row in sorted(buckets.items()):
@@ -177,7 +183,7 @@ def dso_rows(invoices: Iterable[Invoice], month: str) -> list[dict]:
     for invoice in invoices:
         pair = figures.setdefault(invoice.currency, [ZERO, ZERO])
         if _open(invoice, last):
-            pair[0] += invoice.amount_due
+            pair[0] += _unpaid(invoice)
         if first <= invoice.issue_date < following and invoice.status not in ("draft", "void"):
             pair[1] += invoice.total
     rows = []

@@ -215,6 +215,9 @@ def test_aging_buckets_count_days_past_the_due_date():
     (row,) = aging_rows(bills, day)
     assert (row["current"], row["1_30"], row["31_60"], row["61_90"], row["over_90"], row["total"], row["invoices"]) == (
         "10.00", "20.00", "30.00", "40.00", "50.00", "150.00", 5)
+    bills[4] = bills[4].model_copy(update={"amount_paid": D("35.00"), "amount_remaining": D("15.00")})  # part paid
+    (row,) = aging_rows(bills, day)
+    assert (row["over_90"], row["total"], row["invoices"]) == ("15.00", "115.00", 5)
 
 
 def test_dso_is_receivables_over_the_months_sales_times_its_days():
