@@ -34,6 +34,8 @@ from shared.billing.tax import (
     EU_MEMBER_STATES,
     EXEMPT_CUSTOMER_NOTE,
     REVERSE_CHARGE,
+    SALES_TAX_NAME,
+    TAX_NAME,
     TaxableLine,
     TaxParty,
     TaxRequest,
@@ -243,7 +245,7 @@ def _avalara_tax_line(detail: dict) -> TaxLine:
     exempt = Decimal(detail.get("exemptAmount") or 0) + Decimal(detail.get("nonTaxableAmount") or 0)
     category = "S" if rate > 0 or tax != 0 else ("E" if exempt != 0 else "O")
     region = f"{detail['country']}-{detail['region']}" if detail.get("region") else detail["country"]
-    return TaxLine(name=detail.get("taxName") or detail.get("taxType") or "Sales tax",
+    return TaxLine(name=detail.get("taxName") or detail.get("taxType") or SALES_TAX_NAME,
                    jurisdiction=f"{region}:{detail.get('jurisName') or detail.get('jurisCode')}",
                    rate=rate, taxable_amount=Decimal(detail.get("taxableAmount") or 0), amount=tax,
                    category=category,
@@ -419,6 +421,7 @@ def _stripe_tax_line(part: dict, currency: str) -> TaxLine:
     exemption = None
     if category != "S":
         exemption = REVERSE_CHARGE if category == "AE" else f"Stripe Tax: {reason.replace('_', ' ')}"
-    return TaxLine(name=details.get("display_name") or place.get("display_name") or "Tax", jurisdiction=jurisdiction,
+    return TaxLine(name=details.get("display_name") or place.get("display_name") or TAX_NAME,
+                   jurisdiction=jurisdiction,
                    rate=rate, taxable_amount=from_minor(part["taxable_amount"], currency),
                    amount=from_minor(part["amount"], currency), category=category, exemption_reason=exemption)

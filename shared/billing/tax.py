@@ -269,6 +269,8 @@ SUPPLIER_TAX_NUMBER_NOTE = "Supplier tax number: {number}"
 REGISTRATION_NUMBER_NOTE = "{label} registration number: {number}"  # Canada: GST/HST, QST, PST, RST
 JP_REGISTRATION_NOTE = "Registration number: {number}"  # Japan's qualified invoice issuer number
 NO_SALES_TAX_NOTE = "No sales tax charged: the seller is not registered to collect tax in {where}."
+# tax names on tax lines (a provider's own names, e.g. "CA STATE TAX", print as the provider gives them)
+VAT_NAME, CONSUMPTION_TAX_NAME, SALES_TAX_NAME, TAX_NAME = "VAT", "Consumption tax", "Sales tax", "Tax"
 JAPAN_OFF_REASON = "Japanese consumption tax not charged"
 ZERO_RATED_REASON = "Zero rated"
 EXEMPT_PRODUCT_REASON = "Exempt supply"
@@ -488,7 +490,7 @@ class RulesTaxProvider:
             return _Scenario("CA", "CA", tuple(notes))
         if country == "JP":
             if not self.japan_consumption_tax:
-                zero = _Component("Consumption tax", "JP", None, "O", JAPAN_OFF_REASON)
+                zero = _Component(CONSUMPTION_TAX_NAME, "JP", None, "O", JAPAN_OFF_REASON)
                 return _Scenario("", "JP", (JAPAN_OFF_NOTE,), zero)
             notes = (JP_REGISTRATION_NOTE.format(number=seller.registrations["JP"]),) \
                 if "JP" in seller.registrations else ()
@@ -644,12 +646,12 @@ def _standard_schedule(country: str) -> RateSchedule:
 
 def _tax_name(country: str) -> str:
     if country in EU_MEMBER_STATES or country == "GB":
-        return "VAT"
+        return VAT_NAME
     if country == "CA":
         return "GST"
     if country == "JP":
-        return "Consumption tax"
-    return "Sales tax" if country == "US" else "Tax"
+        return CONSUMPTION_TAX_NAME
+    return SALES_TAX_NAME if country == "US" else TAX_NAME
 
 
 def _domestic_jurisdiction(buyer: TaxParty) -> str:

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from shared.billing.errors import NonRetryableError
 from shared.billing.models import Invoice
 from shared.documents.labels import babel_locale, catalog_language, labels_for
-from shared.documents.wording import localized
+from shared.documents.wording import localized, localized_tax_name
 
 TEMPLATES = Path(__file__).parent / "templates"
 HASH_CHARS = 16  # how much of the content hash the document prints
@@ -171,6 +171,11 @@ def _wording(ctx: Any, text: str) -> str:
 
 
 @pass_context
+def _tax_name(ctx: Any, name: str) -> str:
+    return localized_tax_name(name, ctx["lang"])
+
+
+@pass_context
 def _link_texts(ctx: Any, links: list) -> list[str]:
     """One sentence per merge/split/re-bill link, in the document's language."""
     t, texts = ctx["t"], []
@@ -211,6 +216,7 @@ def environment() -> Environment:
         field_label=_field_label,
         link_texts=_link_texts,
         wording=_wording,
+        tax_name=_tax_name,
     )
     return env
 

@@ -6,9 +6,10 @@ the e-invoice (BT-22 notes, BT-153 item names). Templates from `invoice_v3` prin
 descriptions and proration rules through `localized`, which recognizes the platform's own wording
 (the English templates named below, each defined once where it is written) and gives it in the
 invoice's language with the same values. Dates (fields named `*start`, `*day`, `*date`) are stored
-ISO 8601 and printed in the language's format; a `description` or `name` value is localized in turn
-("Credit: Managed Service: unused time ..."). Anything else (a note someone typed, a plan's name, a
-language without a translation) prints as stored.
+ISO 8601 and printed in the language's format; a `description` value is localized in turn
+("Credit: Managed Service: unused time ..."). Tax lines' names given by the platform ("VAT") are
+translated by `localized_tax_name`. Anything else (a note someone typed, a plan's or charge's name,
+a provider's tax name, a language without a translation) prints as stored.
 """
 
 from __future__ import annotations
@@ -47,9 +48,20 @@ ENGLISH: dict[str, str] = {
     "period_line": rating.PERIOD_LINE,
     "coupon_line": rating.COUPON_LINE,
 }
+# the names the platform gives tax lines: translated on tax lines only (a charge may be called "Tax")
+TAX_NAMES: dict[str, str] = {
+    "vat_name": tax.VAT_NAME,
+    "consumption_tax_name": tax.CONSUMPTION_TAX_NAME,
+    "sales_tax_name": tax.SALES_TAX_NAME,
+    "tax_name": tax.TAX_NAME,
+}
 
 TRANSLATIONS: dict[str, dict[str, str]] = {
     "pt-BR": {
+        "vat_name": "IVA",
+        "consumption_tax_name": "Imposto sobre o consumo",
+        "sales_tax_name": "Imposto sobre vendas",
+        "tax_name": "Imposto",
         "credit_line": "Crédito: {description}",
         "proration_rule": "proporcional por dia: {days}/{of} dias de {start} a {last_day}",
         "commitment_proration_rule": "compromisso proporcional por dia: {days}/{of} dias",
@@ -79,6 +91,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "credit_note": "Nota de crédito da fatura {number} de {date}: {reason}",
     },
     "es": {
+        "vat_name": "IVA",
+        "consumption_tax_name": "Impuesto sobre el consumo",
+        "sales_tax_name": "Impuesto sobre las ventas",
+        "tax_name": "Impuesto",
         "credit_line": "Abono: {description}",
         "proration_rule": "prorrateado por días: {days}/{of} días del {start} al {last_day}",
         "commitment_proration_rule": "compromiso prorrateado por días: {days}/{of} días",
@@ -108,6 +124,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "credit_note": "Nota de crédito de la factura {number} del {date}: {reason}",
     },
     "fr": {
+        "vat_name": "TVA",
+        "consumption_tax_name": "Taxe sur la consommation",
+        "sales_tax_name": "Taxe de vente",
+        "tax_name": "Taxe",
         "credit_line": "Avoir : {description}",
         "proration_rule": "au prorata des jours : {days}/{of} jours du {start} au {last_day}",
         "commitment_proration_rule": "engagement au prorata des jours : {days}/{of} jours",
@@ -137,6 +157,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "credit_note": "Avoir sur la facture {number} du {date} : {reason}",
     },
     "de": {
+        "vat_name": "USt.",
+        "consumption_tax_name": "Verbrauchsteuer",
+        "sales_tax_name": "Sales Tax",
+        "tax_name": "Steuer",
         "credit_line": "Gutschrift: {description}",
         "proration_rule": "tagesanteilig: {days}/{of} Tage vom {start} bis {last_day}",
         "commitment_proration_rule": "Mindestumsatz tagesanteilig: {days}/{of} Tage",
@@ -166,6 +190,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "credit_note": "Gutschrift zur Rechnung {number} vom {date}: {reason}",
     },
     "ja": {
+        "vat_name": "付加価値税",
+        "consumption_tax_name": "消費税",
+        "sales_tax_name": "売上税",
+        "tax_name": "税",
         "credit_line": "クレジット：{description}",
         "proration_rule": "日割り：{start}～{last_day}の{of}日中{days}日",
         "commitment_proration_rule": "最低利用額の日割り：{of}日中{days}日",
@@ -196,7 +224,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
 _FIELD = re.compile(r"\{(\w+)\}")
 _DATE_FIELD = re.compile(r"(start|day|date)$")
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}"
-_NESTED_FIELDS = ("description", "name")
+_NESTED_FIELDS = ("description",)  # a line's own description, itself perhaps the platform's wording
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -218,8 +246,11 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=1)
 def _patterns() -> list[tuple[str, re.Pattern[str]]]:
-    # longer templates first: a specific wording wins over a shorter one it contains
-    return [(key, _pattern(text)) for key, text in sorted(ENGLISH.items(), key=lambda kv: -len(kv[1]))]
+    # the longest fixed beginning first, so a wrapper ("Credit: {description}") is recognized before
+    # the wording it wraps ("{name}: unused time ..."); then longer templates first
+    def order(item: tuple[str, str]) -> tuple[int, int]:
+        return -len(item[1].split("{", 1)[0]), -len(item[1])
+    return [(key, _pattern(text)) for key, text in sorted(ENGLISH.items(), key=order)]
 
 
 def localized(text: str, language: str | None, format_date: Callable[[date], str] | None = None) -> str:
@@ -240,3 +271,9 @@ def localized(text: str, language: str | None, format_date: Callable[[date], str
                 values[name] = localized(value, language, format_date)
         return catalog[key].format(**values)
     return text
+
+
+def localized_tax_name(name: str, language: str | None) -> str:
+    """A tax line's name in `language` when the platform gave it ("VAT" -> "TVA"), else as stored."""
+    key = next((key for key, english in TAX_NAMES.items() if english == name), None)
+    return (TRANSLATIONS.get(catalog_language(language)) or {}).get(key, name) if key else name

@@ -22,6 +22,7 @@ from shared.billing.models import BillingEntity, Customer, Invoice, TaxLine
 from shared.billing.money import ZERO, round_money
 from shared.billing.tax import (
     NO_SALES_TAX_NOTE,
+    SALES_TAX_NAME,
     RulesTaxProvider,
     TaxableLine,
     TaxParty,
@@ -42,7 +43,7 @@ class NotCollected:
     def calculate(self, request: TaxRequest) -> TaxResult:
         where = f"{request.buyer.country}{'-' + request.buyer.region.split('-')[-1] if request.buyer.region else ''}"
         base = round_money(sum((line.amount for line in request.lines), ZERO), request.currency)
-        line = TaxLine(name="Sales tax", jurisdiction=where, rate=ZERO, taxable_amount=base,
+        line = TaxLine(name=SALES_TAX_NAME, jurisdiction=where, rate=ZERO, taxable_amount=base,
                        amount=round_money(ZERO, request.currency),
                        category="O", exemption_reason="Not collected: the seller has no tax registration there")
         return TaxResult(tax_lines=[line], line_taxes={ln.index: [] for ln in request.lines},

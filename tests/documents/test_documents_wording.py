@@ -16,14 +16,14 @@ from shared.billing.invoicing import CREDIT_NOTE_NOTE
 from shared.billing.tax import RulesTaxProvider, TaxableLine, TaxParty, TaxRequest
 from shared.documents.html import medium_date, render_invoice_html
 from shared.documents.labels import LABELS
-from shared.documents.wording import ENGLISH, TRANSLATIONS, localized
+from shared.documents.wording import ENGLISH, TAX_NAMES, TRANSLATIONS, localized, localized_tax_name
 
 FIELD = re.compile(r"\{(\w+)\}")
 
 
 @pytest.mark.parametrize("language", sorted(TRANSLATIONS))
 def test_every_translation_has_every_note_with_the_same_values(language):
-    assert set(TRANSLATIONS[language]) == set(ENGLISH)
+    assert set(TRANSLATIONS[language]) == set(ENGLISH) | set(TAX_NAMES)
     for key, english in ENGLISH.items():
         assert set(FIELD.findall(TRANSLATIONS[language][key])) == set(FIELD.findall(english)), key
 
@@ -110,3 +110,11 @@ def test_invoice_v3_prints_a_german_credit_note_in_german():
 def test_invoice_v2_keeps_printing_notes_as_stored():
     html = render_invoice_html(make_reverse_charge_credit_note().model_copy(update={"template_version": "invoice_v2"}))
     assert "Reverse charge: the customer is liable" in html and "Rechnungsdatum" in html
+
+
+def test_the_platforms_tax_names_are_translated_on_tax_lines_only():
+    assert [localized_tax_name(n, "fr") for n in ("VAT", "Sales tax", "GST", "CA STATE TAX")] == [
+        "TVA", "Taxe de vente", "GST", "CA STATE TAX"]  # GST is a name; a provider's names print as given
+    assert localized_tax_name("Consumption tax", "ja") == "消費税"
+    assert localized("VAT", "fr") == "VAT"  # a line or note that says "VAT" is not a tax line
+    assert "<td>USt. <span class=\"jurisdiction\">FR</span>" in render_invoice_html(make_reverse_charge_credit_note())
