@@ -264,11 +264,14 @@ def localized(text: str, language: str | None, format_date: Callable[[date], str
         if match is None:
             continue
         values = match.groupdict()
-        for name, value in values.items():
-            if _DATE_FIELD.search(name):
-                values[name] = format_date(date.fromisoformat(value)) if format_date else value
-            elif name in _NESTED_FIELDS:
-                values[name] = localized(value, language, format_date)
+        try:
+            for name, value in values.items():
+                if _DATE_FIELD.search(name):
+                    values[name] = format_date(date.fromisoformat(value)) if format_date else value
+                elif name in _NESTED_FIELDS:
+                    values[name] = localized(value, language, format_date)
+        except ValueError:  # shaped like a date but not one ("2025-13-45"): not the platform's wording
+            continue
         return catalog[key].format(**values)
     return text
 

@@ -55,6 +55,8 @@ def test_dates_print_in_the_languages_format_and_descriptions_nest():
     rule = "prorated by day: 17/31 days of 2025-03-01 to 2025-03-31"
     assert localized(rule, "ja", lambda d: medium_date(d, "ja")) == "日割り：2025/03/01～2025/03/31の31日中17日"
     assert localized("Support: Q1 to Q2", "de") == "Support: Q1 to Q2"  # not dates: not the platform's wording
+    bad = "Build: 2025-13-45 to 2025-14-01"  # as a template prints it, with the language's date format
+    assert localized(bad, "de", lambda d: medium_date(d, "de")) == bad
 
 
 def rules_notes(seller_country: str, buyer_country: str, buyer_tax_id: str | None) -> list[str]:
