@@ -514,6 +514,10 @@ class Invoice(Model):
     def subscription_ids(self) -> list[str]:
         return sorted({line.subscription_id for line in self.lines if line.subscription_id})
 
+    def left_to_pay(self) -> Decimal:
+        """What is left to pay: after payments, credit notes and the credit balance (a draft: its amount due)."""
+        return self.amount_remaining if self.amount_remaining is not None else self.amount_due
+
 
 class BillRun(Model):
     id: str

@@ -146,13 +146,8 @@ def mrr_report(ports: Ports, month: str) -> dict:
 # ---------------------------------------------------------------------------------------------- receivables
 
 
-def _unpaid(invoice: Invoice) -> Decimal:
-    """What is left to pay today: after payments, credit notes and the credit balance applied."""
-    return invoice.amount_remaining if invoice.amount_remaining is not None else invoice.amount_due
-
-
 def _open(invoice: Invoice, day: date) -> bool:
-    return invoice.status == "finalized" and invoice.issue_date <= day and _unpaid(invoice) > 0
+    return invoice.status == "finalized" and invoice.issue_date <= day and invoice.left_to_pay() > 0
 
 
 def aging_rows(invoices: Iterable[Invoice], as_of: date) -> list[dict]:
@@ -165,7 +160,7 @@ def aging_rows(invoices: Iterable[Invoice], as_of: date) -> list[dict]:
                   else "61_90" if late <= 90 else "over_90")
         row = buckets.setdefault(invoice.currency, {"as_of": as_of.isoformat(), "currency": invoice.currency,
                                                     **{b: ZERO for b in AGING_BUCKETS}, "invoices": 0})
-        row[bucket] += _unpaid(invoice)
+        row[bucket] += invoice.left_to_pay()
         row["invoices"] += 1
     rows = []
     for currency, row in sorted(buckets.items()):
@@ -183,7 +178,7 @@ def dso_rows(invoices: Iterable[Invoice], month: str) -> list[dict]:
     for invoice in invoices:
         pair = figures.setdefault(invoice.currency, [ZERO, ZERO])
         if _open(invoice, last):
-            pair[0] += _unpaid(invoice)
+            pair[0] += invoice.left_to_pay()
         if first <= invoice.issue_date < following and invoice.status not in ("draft", "void"):
             pair[1] += invoice.total
     rows = []

@@ -172,7 +172,7 @@ def record_payment(ports: Ports, actor: Actor, body: PaymentCreate) -> dict:
         raise ConflictError(f"a {invoice.status} invoice takes no payment", param="invoice_id", code="invalid_status")
     if round_money(body.amount, invoice.currency) != body.amount:
         raise ValidationError(f"{invoice.currency} amounts have at most the currency's decimals", param="amount")
-    remaining = invoice.amount_remaining if invoice.amount_remaining is not None else invoice.amount_due
+    remaining = invoice.left_to_pay()
     if body.amount > remaining:
         raise ValidationError(f"the invoice has {remaining} {invoice.currency} left to pay", param="amount")
     payment = {"id": new_id("pay"), "invoice_id": invoice.id, "amount": format(body.amount, "f"),
@@ -234,7 +234,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
         note.exchange_rate = invoice.exchange_rate  # the rate the invoice was booked at
         before = invoice.model_copy(deep=True)
         credit_total = -note.total
-        remaining = invoice.amount_remaining if invoice.amount_remaining is not None else invoice.amount_due
+        remaining = invoice.left_to_pay()
         if credit_total > invoice.total - invoice.amount_credited:
             raise ValidationError(f"the credit ({credit_total}) exceeds what is left to credit on invoice "
                                   f"{invoice.number}", param="lines")
