@@ -32,11 +32,10 @@ from functions.api.routers import (
     usage,
     webhooks,
 )
-from shared.adapters.settings import settings
 from shared.billing.errors import BillingError, ConflictError
 from shared.services.auth import authenticate
 from shared.services.schemas import first_error_field
-from shared.services.wiring import default_ports
+from shared.services.wiring import default_ports, idempotency_table
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
@@ -131,7 +130,7 @@ def _idempotency_config() -> IdempotencyConfig:
 
 @lru_cache(maxsize=1)
 def _persistence() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+    return DynamoDBPersistenceLayer(table_name=idempotency_table())
 
 
 app.use(middlewares=[idempotent_posts])

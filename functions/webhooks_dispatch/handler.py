@@ -7,7 +7,6 @@ policy moves it to WebhooksDlq.
 """
 
 import json
-from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,17 +14,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.adapters.aws import SqsRetries
 from shared.services import webhooks
-from shared.services.wiring import default_ports
+from shared.services.wiring import default_ports, sqs_retries
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@lru_cache(maxsize=1)
-def retries() -> SqsRetries:
-    return SqsRetries()
+def retries():
+    return sqs_retries()
 
 
 def deliver(record: SQSRecord) -> int:

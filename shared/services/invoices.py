@@ -1,4 +1,4 @@
-"""Finalized invoices: read, render to PDF, deliver by email."""
+"""Finalized invoices: read and render to PDF (e-mail delivery: shared/services/delivery.py)."""
 
 from __future__ import annotations
 
@@ -110,10 +110,3 @@ def read_pdf(ports: Ports, invoice_id: str, kind: str | None = None) -> tuple[In
                             param="id", code="document_not_ready")
     return invoice, ports.documents.get(invoice.pdf_key)
 
-
-def deliver(ports: Ports, actor: Actor, invoice_id: str,
-            compose: Callable[[Invoice], tuple[str, str, str]]) -> Invoice:
-    """Email the PDF to the customer (To, CC, BCC) once and log it; see shared/services/delivery.py."""
-    from shared.services.delivery import deliver as deliver_once  # delivery imports this module
-
-    return deliver_once(ports, actor, invoice_id, compose)

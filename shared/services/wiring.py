@@ -59,6 +59,26 @@ def tax_setup() -> TaxSetup:
     return TaxSetup(engines=engines, rates=EcbRates(source, ttl_seconds=3600))
 
 
+def idempotency_table(config: Settings | None = None) -> str:
+    """The table Powertools keeps the API's idempotency records in (`IDEMPOTENCY_TABLE`)."""
+    return (config or settings()).idempotency_table
+
+
+def finance_recipients() -> list[str]:
+    """Who hears of Finance's contract events (CRE and Finance addresses from the environment)."""
+    from shared.adapters.revenue_repository import finance_settings
+
+    return finance_settings().recipients
+
+
+@lru_cache(maxsize=1)
+def sqs_retries():
+    """Backoff for SQS-triggered consumers: keeps a failed message invisible for a while."""
+    from shared.adapters.aws import SqsRetries
+
+    return SqsRetries()
+
+
 @lru_cache(maxsize=1)
 def default_ports() -> Ports:
     """The ports of this Lambda container, built once at the first invocation."""

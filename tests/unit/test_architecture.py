@@ -28,7 +28,7 @@ RULES = [
                         "stacks", "requests", "urllib")),
     ("shared/services", ("shared.local", "shared.cli", "functions", "stacks", "moto", "weasyprint")),
     ("shared/adapters", ("shared.services", "shared.local", "shared.cli", "functions", "stacks", "moto")),
-    ("functions", ("shared.local", "shared.cli", "stacks", "moto", "aws_cdk")),
+    ("functions", ("shared.adapters", "shared.local", "shared.cli", "stacks", "moto", "aws_cdk")),
 ]
 
 
@@ -53,3 +53,43 @@ def test_only_the_renderer_imports_weasyprint():
     offenders = [str(p.relative_to(ROOT)) for p in modules("functions")
                  if "weasyprint" in {n.split(".")[0] for n in imports_of(p)}]
     assert offenders == []
+
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def targets_of(path: Path, known: set[str]) -> set[str]:
+    """Our modules that `path` imports; `from a.b import c` counts as a.b.c when c is a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in known else node.module
+                      for alias in node.names}
+    return (found & known) - {module_name(path)}
+
+
+def test_no_import_cycles():
+    """Every import counts, also one inside a function: a lazy import hides a cycle, it does not remove it."""
+    paths = modules("shared") + modules("functions")
+    known = {module_name(p) for p in paths}
+    graph = {module_name(p): targets_of(p, known) for p in paths}
+    cycles, state = [], {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(trail[trail.index(target):] + [target]))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []

@@ -20,7 +20,7 @@ import pytest
 
 from shared.billing.errors import ConflictError, NonRetryableError, NotFoundError, PermissionDeniedError
 from shared.documents.email import PAY_LABELS, invoice_email, pay_url
-from shared.services import delivery, invoices
+from shared.services import delivery
 from shared.services.context import Actor
 from tests.unit.moto_ports import add_customer, add_invoice, moto_world, stored
 
@@ -50,7 +50,7 @@ def sent_invoice(world):
     """Given a customer with a CC address and a finalized invoice delivered by the bill run."""
     customer = add_customer(world.ports)
     add_invoice(world.ports, customer)
-    return invoices.deliver(world.ports, BILL_RUN, "inv_0001", compose)
+    return delivery.deliver(world.ports, BILL_RUN, "inv_0001", compose)
 
 
 # -- first send --------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def test_the_bill_run_sends_to_to_and_cc_once_and_logs_the_ses_message_id(world,
     audit, _ = world.ports.repo.list_audit(10, None, object_id="inv_0001")
     assert [(a.action, a.after["message_id"]) for a in audit] == [("invoice.sent", message.id)]
 
-    again = invoices.deliver(world.ports, BILL_RUN, "inv_0001", compose)  # a retried bill-run step
+    again = delivery.deliver(world.ports, BILL_RUN, "inv_0001", compose)  # a retried bill-run step
     assert again.version == 2 and len(world.sent()) == 1
     assert len(delivery.list_deliveries(world.ports, "inv_0001")) == 1
 
@@ -98,7 +98,7 @@ def test_recipients_are_to_cc_bcc_each_address_once():
 def test_an_invoice_without_its_pdf_is_not_sent(world):
     add_invoice(world.ports, add_customer(world.ports), pdf=None)
     with pytest.raises(NotFoundError) as error:
-        invoices.deliver(world.ports, BILL_RUN, "inv_0001", compose)
+        delivery.deliver(world.ports, BILL_RUN, "inv_0001", compose)
     assert error.value.code == "document_not_ready" and world.sent() == []
 
 

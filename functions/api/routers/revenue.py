@@ -11,11 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field
 
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
-from shared.adapters.revenue_repository import StoredSchedule
+
 from shared.billing.errors import ValidationError
 from shared.billing.models import Amount
 from shared.services import analytics, revenue
-from shared.services.revenue import DesignCheckRequest, DesignImportRequest
+from shared.services.revenue import DesignCheckRequest, DesignImportRequest, StoredSchedule
 
 router = APIGatewayRouter()
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
