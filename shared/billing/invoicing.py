@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-from shared.billing.csvs import csv_text, text_cell
+from shared.billing.csvs import csv_text
 from shared.billing.models import Invoice, InvoiceLine
 from shared.billing.money import ZERO, round_money
 
@@ -60,14 +60,12 @@ LINE_COLUMNS = ("document_number", "line", "kind", "description", "charge_code",
 
 
 def lines_csv(document: Invoice) -> str:
-    """The lines of an invoice or credit note as CSV (end dates inclusive)."""
+    """The lines of an invoice or credit note as CSV (end dates inclusive; every text cell formula-safe)."""
     rows = []
     for index, line in enumerate(document.lines):
         last_day = line.period_end - timedelta(days=1) if line.period_end else None
-        rows.append([document.number or "", index, line.kind, text_cell(line.description), line.charge_code or "",
-                     line.subscription_id or "", line.external_id or "", line.period_start or "", last_day or "",
-                     format(line.quantity, "f"), format(line.unit_price, "f"), format(line.amount, "f"),
-                     line.currency, line.gl_code or "", line.tax_code or "", line.metric_code or "",
-                     line.group or "", "" if line.usage_records is None else line.usage_records,
-                     text_cell(line.proration)])
+        rows.append([document.number, index, line.kind, line.description, line.charge_code,
+                     line.subscription_id, line.external_id, line.period_start, last_day,
+                     line.quantity, line.unit_price, line.amount, line.currency, line.gl_code, line.tax_code,
+                     line.metric_code, line.group, line.usage_records, line.proration])
     return csv_text(LINE_COLUMNS, rows)
