@@ -135,3 +135,28 @@ def test_any_sequence_of_partial_credits_adds_up_to_the_invoice_exactly_and_neve
         same = [t for t in earlier if tax_key(t) == tax_key(invoiced)]
         assert -sum(t.amount for t in same) == invoiced.amount
         assert -sum(t.taxable_amount for t in same) == invoiced.taxable_amount
+
+
+def test_a_credit_note_states_and_stores_the_exchange_rate_its_invoice_was_booked_at(world):
+    from shared.adapters.fx_rates import EcbRates, PackagedSnapshot
+    from shared.services.taxes import TaxSetup
+    from tests.unit.test_contract_life import at
+
+    world.ports.tax = TaxSetup(rates=EcbRates(PackagedSnapshot()))
+    create_entity(world.ports, SYSTEM, BillingEntityCreate(
+        code="de", name="DE GmbH", country="DE", currency="EUR", invoice_prefix="DE",
+        tax_registrations={"DE": "DE136695976"}, address_lines=["Hauptstr. 1", "Berlin", "10115"],
+        tax_providers={"US": "not_collected"}))
+    buyer = create_customer(world.ports, SYSTEM, CustomerCreate(
+        name="Acme", email="ap@acme.example", country="US", region="US-OR", currency="USD", billing_entity="de",
+        address_lines=["1 Main St", "Portland, OR", "97201"])).id
+    at(world, "2025-03-03")
+    draft = invoice_lifecycle.create_draft(world.ports, SYSTEM, ManualInvoiceCreate(
+        customer_id=buyer, lines=[{"description": "Work", "unit_price": "100.00"}]))
+    invoice = invoice_lifecycle.finalize_draft(world.ports, SYSTEM, draft.id)
+    at(world, "2025-04-22")  # another ECB day, another rate
+    note = credit(world, invoice)
+    assert note.exchange_rate == invoice.exchange_rate and invoice.exchange_rate["rate_date"] == "2025-03-03"
+    stated = [n for n in note.notes if n.startswith("Exchange rate:")]
+    assert stated == [n for n in invoice.notes if n.startswith("Exchange rate:")]
+    assert len(stated) == 1 and invoice.exchange_rate["rate"] in stated[0]
