@@ -13,8 +13,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from shared.adapters.dynamodb import Delete, Item, Put, audit_item
-from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.credits import credit_by_line
+from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.invoicing import CREDIT_LINE, CREDIT_NOTE_NOTE, content_hash, totals
 from shared.billing.models import DocumentLink, Invoice, InvoiceLine, TaxLine
 from shared.billing.money import ZERO, round_money

@@ -15,6 +15,7 @@ from shared.billing.credits import credit_by_line, credit_tax_lines, tax_key
 from shared.billing.errors import ValidationError
 from shared.billing.models import InvoiceLine
 from shared.billing.money import ZERO
+from shared.billing.revrec import apply_credit_note, schedules_for_invoice
 from shared.billing.tax import RulesTaxProvider, TaxableLine, TaxParty, TaxRequest
 from shared.services import invoice_lifecycle
 from shared.services.catalog import create_customer, create_entity
@@ -61,6 +62,10 @@ def test_a_full_credit_of_an_invoice_with_a_discount_line_is_the_invoice_exactly
     assert note.total == sum(line.amount for line in note.lines) + sum(t.amount for t in note.tax_lines)
     after = invoice_lifecycle.get_document(world.ports, invoice.id)
     assert (after.amount_credited, after.amount_remaining, after.status) == (Decimal("108.00"), ZERO, "paid")
+    # revenue: the charge's schedule and the discount's (negative) schedule are both credited to nothing
+    schedules = apply_credit_note(schedules_for_invoice(invoice), note)
+    assert [(s.amount, s.net, sum(e.amount for e in s.entries)) for s in schedules] == [
+        (Decimal("100.00"), ZERO, ZERO), (Decimal("-10.00"), ZERO, ZERO)]
 
 
 def test_a_partial_credit_takes_its_share_of_the_discount_and_a_discount_is_not_credited_alone(world):
