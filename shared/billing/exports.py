@@ -4,8 +4,9 @@ Every file is UTF-8 text in RFC 4180 CSV (comma separated, double quotes where n
 ends) with a header row. Rows are sorted by their leading columns, so the same inputs give
 byte-identical files whatever order they come in. Amounts are plain decimals at the currency's
 minor unit ("1250.00", JPY "1250"), negative with a leading "-"; months are "YYYY-MM", dates
-ISO 8601. Free text that a spreadsheet would run as a formula (starting with = + - @) gets a
-leading ' (OWASP, CSV injection).
+ISO 8601. Every text cell (names, codes, ids, descriptions) that a spreadsheet would run as a
+formula (starting with = + - @) gets a leading ' (OWASP, CSV injection); amounts are written as
+numbers and keep their "-" (shared.billing.csvs).
 
 1. `recognized_revenue_csv(schedules, month, subscription_ids=None)`: revenue recognized in the
    month, for all accounts or only `subscription_ids` (the annual pre-pay accounts of seed 000
@@ -53,7 +54,7 @@ from decimal import Decimal
 
 import holidays
 
-from shared.billing.csvs import csv_text, text_cell
+from shared.billing.csvs import csv_text
 from shared.billing.errors import ValidationError
 from shared.billing.models import Invoice, Plan, Subscription
 from shared.billing.money import ZERO, round_money
@@ -80,8 +81,9 @@ class GlAccounts:
     suspense: str  # revenue of a line without a GL code, to be reclassified
 
 
-def _money(amount: Decimal, currency: str) -> str:
-    return format(round_money(amount, currency), "f")
+def _money(amount: Decimal, currency: str) -> Decimal:
+    """An amount at the currency's minor unit, written as a number (csvs.cell)."""
+    return round_money(amount, currency)
 
 
 def previous_month(month: str) -> str:
@@ -112,7 +114,7 @@ def recognized_revenue_csv(schedules: Iterable[RevenueSchedule], month: str,
             key = (s.customer_id, s.subscription_id or "", s.external_id or "", s.charge_code or "",
                    s.component or "", s.pob_identifier, s.gl_code or "", s.currency)
             totals[key] = totals.get(key, ZERO) + amount
-    rows = [(month, customer, subscription, text_cell(external), charge, text_cell(component), pob, gl, currency,
+    rows = [(month, customer, subscription, external, charge, component, pob, gl, currency,
              _money(amount, currency))
             for (customer, subscription, external, charge, component, pob, gl, currency), amount
             in sorted(totals.items())]
@@ -147,7 +149,7 @@ def _entry_rows(entry_id: str, day: date, source: str, document: str, currency: 
         if amount == 0:
             continue
         debit, credit = (amount, ZERO) if amount > 0 else (ZERO, -amount)
-        rows.append((entry_id, day.isoformat(), source, text_cell(document), currency, account, text_cell(description),
+        rows.append((entry_id, day.isoformat(), source, document, currency, account, description,
                      _money(debit, currency), _money(credit, currency)))
     return rows
 
@@ -207,10 +209,10 @@ def invoice_register_csv(invoices: Iterable[Invoice], month: str) -> str:
         rows.append((
             month, "credit_note" if is_credit_note(invoice) else "invoice", invoice.number or "", invoice.id,
             invoice.status, invoice.issue_date.isoformat(), invoice.due_date.isoformat(), invoice.customer_id,
-            text_cell(invoice.buyer.name), invoice.buyer.country, currency, _money(invoice.subtotal, currency),
+            invoice.buyer.name, invoice.buyer.country, currency, _money(invoice.subtotal, currency),
             _money(invoice.tax_total, currency), _money(invoice.total, currency),
             _money(invoice.amount_due, currency), str(len(invoice.lines)), ";".join(invoice.subscription_ids),
-            text_cell(";".join(sorted({line.external_id for line in invoice.lines if line.external_id}))),
+            ";".join(sorted({line.external_id for line in invoice.lines if line.external_id})),
         ))
     return csv_text(REGISTER_COLUMNS, rows)
 

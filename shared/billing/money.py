@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 
-from babel.numbers import get_currency_precision, list_currencies
+from iso4217 import Currency
 
 from shared.billing.errors import ValidationError
 
@@ -13,20 +13,25 @@ ZERO = Decimal("0")
 
 
 @cache
+def _minor_units() -> dict[str, int]:
+    """ISO 4217 list one as published (the `iso4217` package, SIX's table): current codes only, and only
+    those with a minor unit (gold, SDR, the test code XTS... have none: nothing is billed in them)."""
+    return {currency.code: currency.exponent for currency in Currency if currency.exponent is not None}
+
+
 def known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    return frozenset(_minor_units())
 
 
 def check_currency(code: str, field: str = "currency") -> str:
-    if not isinstance(code, str) or code.upper() != code or code not in known_currencies():
-        raise ValidationError(f"'{code}' is not an ISO 4217 currency code", param=field)
+    if not isinstance(code, str) or code not in _minor_units():
+        raise ValidationError(f"'{code}' is not a current ISO 4217 currency code", param=field)
     return code
 
 
-@cache
 def minor_unit(currency: str) -> int:
-    """Number of decimals of the currency's minor unit (USD 2, JPY 0, BHD 3)."""
-    return get_currency_precision(check_currency(currency))
+    """Number of decimals of the currency's ISO 4217 minor unit (USD 2, JPY 0, BHD 3, IQD 3, HUF 2)."""
+    return _minor_units()[check_currency(currency)]
 
 
 def quantum(currency: str) -> Decimal:

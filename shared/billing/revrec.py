@@ -444,8 +444,10 @@ def adjust_schedule(schedule: RevenueSchedule, credit: Decimal, effective: date)
     Afterwards the schedule adds up to `amount - credited`.
     """
     credit = _amount(credit, schedule.currency, "credit")
-    if schedule.amount <= 0:
-        raise ValidationError("only a schedule of a positive line can be credited", param="schedule")
+    if schedule.amount < 0:  # a discount's schedule: the credit takes off its (negative) revenue alike
+        return _mirrored(adjust_schedule(_mirrored(schedule), credit, effective))
+    if schedule.amount == 0:
+        raise ValidationError("a schedule of a zero line has nothing to credit", param="schedule")
     if credit < 0:
         raise ValidationError("a credit is a positive amount", param="credit")
     if credit > schedule.net:
@@ -465,6 +467,13 @@ def adjust_schedule(schedule: RevenueSchedule, credit: Decimal, effective: date)
     if remaining > 0:
         amounts.append((month, -remaining))
     return replace(schedule, entries=_entries(amounts), credits=(*schedule.credits, ScheduleEntry(month, credit)))
+
+
+def _mirrored(schedule: RevenueSchedule) -> RevenueSchedule:
+    """The schedule with every amount's sign turned (a discount's schedule as a charge's, and back)."""
+    return replace(schedule, amount=-schedule.amount,
+                   entries=tuple(replace(e, amount=-e.amount) for e in schedule.entries),
+                   credits=tuple(replace(c, amount=-c.amount) for c in schedule.credits))
 
 
 def recognize_consumption(schedule: RevenueSchedule, units: Decimal, month: str) -> RevenueSchedule:
@@ -550,20 +559,22 @@ def apply_credit_note(schedules: Sequence[RevenueSchedule], credit_note: Invoice
 
     A credit line names the line it credits: the invoice (`credit_note_of`) and its line index
     (`credited_line`), or else by `item_key` (and `subscription_id`); a line exploded into
-    components is credited across them in proportion to what is left of each.
+    components is credited across them in proportion to what is left of each. A positive credit
+    line credits a discount line (a negative schedule): its negative revenue is taken off alike.
     """
     if not is_credit_note(credit_note):
         raise ValidationError("a credit note's lines are all of kind 'credit'", param="lines")
     updated = list(schedules)
     for index, line in enumerate(credit_note.lines):
-        if line.amount >= 0:
-            raise ValidationError("a credit line has a negative amount", param=f"lines[{index}].amount")
+        if line.amount == 0:
+            raise ValidationError("a credit line has an amount", param=f"lines[{index}].amount")
+        sign = -1 if line.amount < 0 else 1  # negative: it credits a charge; positive: a discount
         if credit_note.credit_note_of and line.credited_line is not None:
             targets = [i for i, s in enumerate(updated) if s.invoice_id == credit_note.credit_note_of
-                       and s.line_index == line.credited_line and s.amount > 0]
+                       and s.line_index == line.credited_line and s.amount * sign < 0]
         elif line.item_key:
-            targets = [i for i, s in enumerate(updated)
-                       if s.item_key == line.item_key and s.subscription_id == line.subscription_id and s.amount > 0]
+            targets = [i for i, s in enumerate(updated) if s.item_key == line.item_key
+                       and s.subscription_id == line.subscription_id and s.amount * sign < 0]
         else:
             raise ValidationError("a credit line names the invoice line it credits (credited_line or item_key)",
                                   param=f"lines[{index}].credited_line")
@@ -572,11 +583,11 @@ def apply_credit_note(schedules: Sequence[RevenueSchedule], credit_note: Invoice
                         else f"{credit_note.credit_note_of} line {line.credited_line}")
             raise ValidationError(f"no revenue schedule bills the credited line ({credited})",
                                   param=f"lines[{index}]")
-        nets = [updated[i].net for i in targets]
-        if sum(nets, ZERO) < -line.amount:
-            raise ValidationError(f"credit {-line.amount} exceeds what is left of '{line.item_key}'",
+        nets = [updated[i].net * -sign for i in targets]
+        if sum(nets, ZERO) < abs(line.amount):
+            raise ValidationError(f"credit {abs(line.amount)} exceeds what is left of '{line.item_key}'",
                                   param=f"lines[{index}].amount")
-        for i, share in zip(targets, allocate(-line.amount, nets, credit_note.currency), strict=True):
+        for i, share in zip(targets, allocate(abs(line.amount), nets, credit_note.currency), strict=True):
             updated[i] = adjust_schedule(updated[i], share, credit_note.issue_date)
     return updated
 

@@ -241,6 +241,16 @@ def cmd_invoices_list(args):
     emit({"data": [i.model_dump(mode="json") for i in data], "has_more": more})
 
 
+def cmd_credit_notes_list(args):
+    from shared.services import invoices
+
+    ports, _ = staff_context(args)
+    data, more = invoices.list_invoices(ports, args.limit, args.starting_after, args.customer_id,
+                                        args.subscription_id, args.status, kind="credit_note",
+                                        credit_note_of=args.invoice_id)
+    emit({"data": [i.model_dump(mode="json") for i in data], "has_more": more})
+
+
 def cmd_invoices_show(args):
     from shared.services import invoices
 
@@ -430,6 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = staff(invoices, "list", cmd_invoices_list, "list invoices")
     paged(p)
     for flag in ("customer-id", "subscription-id", "status"):
+        p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
+    notes = group("credit-notes", "credit notes")
+    p = staff(notes, "list", cmd_credit_notes_list, "list credit notes (--invoice-id: those of one invoice)")
+    paged(p)
+    for flag in ("customer-id", "subscription-id", "status", "invoice-id"):
         p.add_argument(f"--{flag}", dest=flag.replace("-", "_"))
     p = staff(invoices, "show", cmd_invoices_show, "show an invoice")
     p.add_argument("id")

@@ -95,6 +95,9 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
         raise NonRetryableError(
             f"customer {customer.id} is billed in {customer.currency} but has charges in {sorted(currencies)}")
     now = ports.clock.now()
+    # Numbers follow issue dates: a run for a day already past (a catch-up) issues today, for the past
+    # service periods its lines carry; a preview of a day to come is dated that day.
+    issue_date = max(as_of, now.date())
     invoice = Invoice(
         id=new_id("inv"),
         status="draft",
@@ -103,8 +106,8 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
         bill_run_id=bill_run_id,
         currency=customer.currency,
         language=customer.language,
-        issue_date=as_of,
-        due_date=as_of + timedelta(days=customer.net_terms_days),
+        issue_date=issue_date,
+        due_date=issue_date + timedelta(days=customer.net_terms_days),
         lines=draft.lines,
         seller=seller_snapshot(entity),
         buyer=buyer_snapshot(customer),

@@ -122,7 +122,8 @@ def _upcoming(ports: Ports, actor: Actor, sub: Subscription, today: date) -> boo
     bill = bills[0]
     locale = babel_locale(customer.language)
     _tell_customer(ports, sub, "upcoming_bill", {
-        "date": sub.next_bill_date, "amount": format_currency(bill.total, bill.currency, locale=locale)},
+        "date": sub.next_bill_date,
+        "amount": format_currency(bill.total, bill.currency, locale=locale, decimal_quantization=False)},
         customer)
     return True
 

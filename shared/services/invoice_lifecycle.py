@@ -13,16 +13,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 from shared.adapters.dynamodb import Delete, Item, Put, audit_item
+from shared.billing.credits import credit_by_line
 from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.invoicing import CREDIT_LINE, CREDIT_NOTE_NOTE, content_hash, totals
-from shared.billing.models import DocumentLink, Invoice, InvoiceLine
+from shared.billing.models import DocumentLink, Invoice, InvoiceLine, TaxLine
 from shared.billing.money import ZERO, round_money
 from shared.services.billing import buyer_snapshot, finalize_document, seller_snapshot
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
 from shared.services.schemas import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
-from shared.services.taxes import apply_tax
+from shared.services.taxes import CreditedTax, apply_tax
 
 ATTEMPTS = 5
 
@@ -200,7 +201,8 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
     """A credit note against a finalized invoice, numbered in its own series and finalized at once.
 
     Each credited line names the invoice line and a net amount up to what is left uncredited on
-    it; tax is computed with the invoice's date, so the credit carries the invoice's rates. The
+    it; the lines reducing it (discounts) are credited in proportion, and the tax per rate is taken
+    from the invoice's (shared.billing.credits): credits add up to the invoice exactly. The
     invoice records the credit (amount_credited, amount_remaining) in the same transaction.
     `rebill(invoice)` gives a draft to issue in the invoice's place and what to write with it
     (services/regrouping.py), in that same transaction.
@@ -212,14 +214,14 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
             raise ConflictError(f"a {invoice.status} invoice cannot be credited", param="invoice_id",
                                 code="invalid_status")
         credited = _credited_by_line(invoice)
-        wanted = _credit_request(invoice, body, credited)
+        wanted = credit_by_line(invoice.lines, credited, _credit_request(invoice, body, credited), invoice.currency)
         customer = get_customer(ports, invoice.customer_id)
         entity = get_entity(ports, invoice.billing_entity_id)
         lines = [invoice.lines[i].model_copy(update={
             "kind": "credit", "amount": -amount, "quantity": Decimal(1), "unit_price": -amount,
             "credited_line": i,
             "description": CREDIT_LINE.format(description=invoice.lines[i].description)})
-            for i, amount in wanted.items()]
+            for i, amount in sorted(wanted.items())]
         today = ports.clock.now().date()
         note = Invoice(id=new_id("cn"), kind="credit_note", status="draft", credit_note_of=invoice.id,
                        reason=body.reason, customer_id=invoice.customer_id, billing_entity_id=entity.id,
@@ -230,8 +232,10 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
                        custom_fields=dict(invoice.custom_fields),  # the buyer's PO and project, as invoiced
                        branding=invoice.branding, related=[corrects(invoice)],
                        created_at=ports.clock.now(), **totals(lines, ZERO, invoice.currency))
-        apply_tax(ports.tax, entity, customer, note, tax_date=invoice.issue_date)
-        note.exchange_rate = invoice.exchange_rate  # the rate the invoice was booked at
+        completes = all(credited.get(i, ZERO) + wanted.get(i, ZERO) == line.amount
+                        for i, line in enumerate(invoice.lines))
+        apply_tax(ports.tax, entity, customer, note,
+                  CreditedTax(invoice, _earlier_credit_tax(ports, invoice), completes))
         before = invoice.model_copy(deep=True)
         credit_total = -note.total
         remaining = invoice.left_to_pay()
@@ -242,7 +246,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
         invoice.amount_remaining = max(remaining - credit_total, ZERO)
         to_balance = max(credit_total - remaining, ZERO)  # already paid (or covered by the balance): owed back
         invoice.credits.append({"credit_note_id": note.id, "total": format(credit_total, "f"),
-                                "lines": {str(i): format(a, "f") for i, a in wanted.items()}})
+                                "lines": {str(i): format(a, "f") for i, a in sorted(wanted.items())}})
         if invoice.amount_remaining == 0 and invoice.status == "finalized":
             invoice.status = "paid"
             invoice.status_history.append({"status": "paid", "at": ports.clock.now().isoformat(),
@@ -269,6 +273,7 @@ def corrects(invoice: Invoice) -> DocumentLink:
 
 
 def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
+    """What earlier credit notes took per invoice line, signed as the line (negative on a discount)."""
     credited: dict[int, Decimal] = {}
     for credit in invoice.credits:
         for index, amount in credit["lines"].items():
@@ -276,9 +281,18 @@ def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
     return credited
 
 
+def _earlier_credit_tax(ports: Ports, invoice: Invoice) -> tuple[TaxLine, ...]:
+    """The tax lines of the credit notes issued against the invoice so far."""
+    earlier: list[TaxLine] = []
+    for credit in invoice.credits:
+        earlier += get_document(ports, credit["credit_note_id"], "credit_note").tax_lines
+    return tuple(earlier)
+
+
 def _credit_request(invoice: Invoice, body: CreditNoteCreate, credited: dict[int, Decimal]) -> dict[int, Decimal]:
+    """The positive lines credited and by how much; the lines reducing them follow (credit_by_line)."""
     if body.lines is None:  # the whole invoice: whatever is left on each line
-        wanted = {i: line.amount - credited.get(i, ZERO) for i, line in enumerate(invoice.lines)}
+        wanted = {i: line.amount - credited.get(i, ZERO) for i, line in enumerate(invoice.lines) if line.amount > 0}
         wanted = {i: a for i, a in wanted.items() if a > 0}
         if not wanted:
             raise ConflictError(f"invoice {invoice.number} has nothing left to credit", code="fully_credited")
@@ -293,6 +307,9 @@ def _credit_request(invoice: Invoice, body: CreditNoteCreate, credited: dict[int
         if target >= len(invoice.lines):
             raise ValidationError(f"invoice {invoice.number} has {len(invoice.lines)} lines",
                                   param=f"lines[{index}].line")
+        if invoice.lines[target].amount <= 0:
+            raise ValidationError(f"line {target} reduces the others (a discount): it is credited in proportion "
+                                  f"with the lines it reduces", param=f"lines[{index}].line")
         if round_money(line.amount, invoice.currency) != line.amount:
             raise ValidationError(f"{invoice.currency} amounts have at most the currency's decimals",
                                   param=f"lines[{index}].amount")

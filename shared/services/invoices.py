@@ -21,8 +21,10 @@ def get_invoice(ports: Ports, invoice_id: str) -> Invoice:
 
 
 def list_invoices(ports: Ports, limit: int, after: str | None, customer_id: str | None = None,
-                  subscription_id: str | None = None, status: str | None = None):
-    """Invoices newest id last; filters narrow a customer's partition."""
+                  subscription_id: str | None = None, status: str | None = None, kind: str | None = None,
+                  credit_note_of: str | None = None):
+    """Invoices and credit notes (`kind` narrows to one), newest id last; filters narrow a customer's
+    partition. `credit_note_of`: the credit notes of that invoice."""
     if subscription_id:
         sub = ports.repo.get_subscription(subscription_id)
         if sub is None:
@@ -30,9 +32,16 @@ def list_invoices(ports: Ports, limit: int, after: str | None, customer_id: str 
         if customer_id and customer_id != sub.customer_id:
             return [], False
         customer_id = sub.customer_id
+    if credit_note_of:
+        credited = ports.repo.get_invoice(credit_note_of)
+        if credited is None or credited.kind != "invoice":
+            raise NotFoundError(f"no invoice '{credit_note_of}'", param="invoice_id")
+        if customer_id and get_customer(ports, customer_id, param="customer_id").id != credited.customer_id:
+            return [], False
+        customer_id = credited.customer_id
     if customer_id:
         customer_id = get_customer(ports, customer_id, param="customer_id").id  # an external id works too
-    if not (subscription_id or status):
+    if not (subscription_id or status or kind or credit_note_of):
         return ports.repo.list_invoices(limit, after, customer_id)
     matches: list[Invoice] = []
     cursor = after
@@ -42,6 +51,10 @@ def list_invoices(ports: Ports, limit: int, after: str | None, customer_id: str 
             if subscription_id and subscription_id not in invoice.subscription_ids:
                 continue
             if status and invoice.status != status:
+                continue
+            if kind and invoice.kind != kind:
+                continue
+            if credit_note_of and invoice.credit_note_of != credit_note_of:
                 continue
             matches.append(invoice)
             if len(matches) > limit:

@@ -17,6 +17,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import EmailStr, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from shared.billing.invoicing import number_format_problem
 from shared.billing.models import (
     Aggregation,
     Amount,
@@ -78,12 +79,9 @@ class _Validated(Model):
 
 
 def _check_number_format(value: str) -> str:
-    try:
-        numbers = {value.format(prefix="P", number=n) for n in (1, 2, 10**5)}
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"'{value}' is not a number format with {{prefix}} and {{number}}: {error}") from None
-    if len(numbers) != 3 or "{number" not in value:
-        raise ValueError("the number format must contain {number} so every document gets its own number")
+    problem = number_format_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

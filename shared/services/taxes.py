@@ -15,8 +15,9 @@ from decimal import Decimal
 
 import pycountry
 
+from shared.billing.credits import credit_tax_lines
 from shared.billing.errors import NonRetryableError
-from shared.billing.fx import EXCHANGE_RATE_NOTE, memo_currency, memo_lines
+from shared.billing.fx import EXCHANGE_RATE_NOTE, ExchangeRate, memo_currency, memo_lines
 from shared.billing.invoicing import totals
 from shared.billing.models import BillingEntity, Customer, Invoice, TaxLine
 from shared.billing.money import ZERO, round_money
@@ -95,30 +96,54 @@ def tax_request(entity: BillingEntity, customer: Customer, invoice: Invoice) -> 
                       document_id=invoice.id)
 
 
+@dataclass(frozen=True)
+class CreditedTax:
+    """What a credit note's tax comes from: the invoice it credits (its date's rules, its tax per rate,
+    its booked exchange rate), the tax lines of the credit notes issued against it before, and whether
+    this credit completes it (then it takes each rate's remainder)."""
+
+    invoice: Invoice
+    earlier: tuple[TaxLine, ...] = ()
+    completes: bool = False
+
+
 def apply_tax(setup: TaxSetup | None, entity: BillingEntity, customer: Customer, invoice: Invoice,
-              tax_date=None) -> None:
+              credited: CreditedTax | None = None) -> None:
     """Tax lines, the required wording, totals, the ECB rate and memo lines, onto a draft invoice.
-    `tax_date`: the date whose rules apply (a credit note: its invoice's issue date)."""
+    A credit note (`credited`) is taxed with its invoice's date and rates, its tax per rate taken from the
+    invoice's (shared.billing.credits), and states the exchange rate its invoice was booked at."""
     setup = setup or TaxSetup()
     request = tax_request(entity, customer, invoice)
-    if tax_date is not None:
-        request = replace(request, invoice_date=tax_date)
+    rate_day = invoice.issue_date
+    if credited is not None:
+        rate_day = credited.invoice.issue_date
+        request = replace(request, invoice_date=rate_day)
     provider = provider_for(request, setup.providers(entity), default=rules_for(entity))
     result = provider.calculate(request)
     invoice.tax_lines = result.tax_lines
+    if credited is not None:
+        invoice.tax_lines = credit_tax_lines(credited.invoice.tax_lines, credited.earlier, result.tax_lines,
+                                             invoice.currency, credited.completes)
     invoice.notes += [n for n in result.notes if n not in invoice.notes]
     invoice.tax_provider = result.provider
     invoice.tax_rounding = result.rounding
-    for name, value in totals(invoice.lines, result.tax_total, invoice.currency).items():
+    tax_total = sum((line.amount for line in invoice.tax_lines), ZERO)
+    for name, value in totals(invoice.lines, tax_total, invoice.currency).items():
         setattr(invoice, name, value)
+    if credited is not None:
+        booked = credited.invoice.exchange_rate  # the rate the invoice was booked at, stored and printed
+        invoice.exchange_rate = dict(booked) if booked else None
+        if booked:
+            invoice.notes.append(EXCHANGE_RATE_NOTE.format(rate=ExchangeRate.from_dict(booked).describe()))
     if setup.rates is not None:
-        rate = setup.rates.snapshot(invoice.currency, entity.currency, invoice.issue_date)
-        invoice.exchange_rate = rate.to_dict() if rate else None
-        if rate:
-            invoice.notes.append(EXCHANGE_RATE_NOTE.format(rate=rate.describe()))
+        if credited is None:
+            rate = setup.rates.snapshot(invoice.currency, entity.currency, invoice.issue_date)
+            invoice.exchange_rate = rate.to_dict() if rate else None
+            if rate:
+                invoice.notes.append(EXCHANGE_RATE_NOTE.format(rate=rate.describe()))
         memo = memo_currency(invoice.currency, customer.country)
         if memo:
-            memo_rate = setup.rates.rate(invoice.currency, memo, invoice.issue_date, param="currency")
+            memo_rate = setup.rates.rate(invoice.currency, memo, rate_day, param="currency")
             items = [(ln.description, ln.amount) for ln in invoice.lines] + [("Total", Decimal(invoice.total))]
             converted, statement = memo_lines(items, memo_rate)
             invoice.memo_lines = [m.text for m in converted]

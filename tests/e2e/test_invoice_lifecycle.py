@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,24 @@ def test_revenue_schedules_follow_the_invoice_and_its_credit_note(book):
     assert set(by_line) == {0, 1}
     net = sum(float(e["amount"]) for e in by_line[0]["entries"])
     assert round(net, 2) == 1000.00 - 300.00  # the credit note took 300.00 off line 0
+
+
+def test_an_invoice_with_a_discount_line_is_credited_in_full_and_credit_notes_are_listed(book):
+    invoice = book.ok(book.post(f"/invoices/{draft(book, '100.00', '-10.00')['id']}/finalize"))
+    note = book.ok(book.post("/credit-notes", {"invoice_id": invoice["id"], "reason": "cancelled order"}))
+    assert (note["number"], note["subtotal"], note["total"]) == ("UKCN00002", "-90.00", "-90.00")
+    assert Decimal(note["tax_total"]) == -Decimal(invoice["tax_total"])
+    assert [(line["credited_line"], line["amount"]) for line in note["lines"]] == [(0, "-100.00"), (1, "10.00")]
+    credited = book.ok(book.get(f"/invoices/{invoice['id']}"))
+    assert (credited["amount_credited"], credited["amount_remaining"]) == ("90.00", "0.00")
+
+    listed = book.ok(book.get("/credit-notes", customer_id="MUSTER"))
+    assert [n["number"] for n in listed["data"]] == ["UKCN00001", "UKCN00002"] and not listed["has_more"]
+    assert {n["kind"] for n in listed["data"]} == {"credit_note"}
+    first = book.ok(book.get("/credit-notes", customer_id="MUSTER", limit=1))
+    after = book.ok(book.get("/credit-notes", customer_id="MUSTER", limit=1, starting_after=first["data"][0]["id"]))
+    assert first["has_more"] and [n["number"] for n in first["data"] + after["data"]] == ["UKCN00001", "UKCN00002"]
+    of_invoice = book.ok(book.get("/credit-notes", invoice_id=invoice["id"]))
+    assert [n["id"] for n in of_invoice["data"]] == [note["id"]]
+    unknown = book.get("/credit-notes", invoice_id="inv_nope")
+    assert unknown.status == 404 and unknown.json()["error"]["param"] == "invoice_id"

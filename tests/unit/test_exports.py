@@ -26,6 +26,7 @@ from shared.billing.exports import (
     invoice_register_csv,
     recognized_revenue_csv,
 )
+from shared.billing.invoicing import lines_csv
 from shared.billing.models import Charge, Invoice, InvoiceLine, PartySnapshot, Plan, Subscription, TaxLine
 from shared.billing.revrec import apply_credit_note, schedules_for_invoice, terminate_schedule
 
@@ -245,6 +246,28 @@ def test_free_text_cannot_become_a_spreadsheet_formula():
                     buyer="=HYPERLINK(\"http://x\")")
     [row] = rows(invoice_register_csv([bill], "2025-04"))
     assert row["buyer_name"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_every_text_cell_is_formula_safe_and_negative_amounts_stay_numbers():
+    """Codes and ids come from users too (GL code, charge code, external id, document number): every
+    text cell is neutralised; a credit note's amounts keep their "-" and read as numbers."""
+    evil = "=cmd|' /C calc'!A0"
+    invoice = document("-2+3", date(2025, 4, 1), line("5.00", date(2025, 4, 1), date(2025, 5, 1), sub="@sub",
+                                                     code="+code", gl="=1+1", tax_code="-x", metric_code=evil,
+                                                     group="@g", description=evil, external_id="-ext"))
+    note = document("CN-1", date(2025, 4, 2), line("-12.50", date(2025, 4, 1), date(2025, 5, 1), gl=evil))
+    cells = [cell for csv_file in (invoice_register_csv([invoice, note], "2025-04"),
+                                   gl_journal_csv([invoice, note], [], "2025-04", ACCOUNTS),
+                                   lines_csv(invoice), lines_csv(note))
+             for row in csv.reader(io.StringIO(csv_file)) for cell in row]
+    numbers = re.compile(r"^-?\d+(\.\d+)?$")
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r")) or
+                (c.startswith("-") and not numbers.match(c))]
+    assert "'=cmd|' /C calc'!A0" in cells and "'-2+3" in cells and "'-ext" in cells
+    [register_note] = [r for r in rows(invoice_register_csv([note], "2025-04"))]
+    assert (register_note["subtotal"], register_note["total"]) == ("-12.50", "-12.50")
+    [line_row] = rows(lines_csv(note))
+    assert (line_row["amount"], line_row["unit_price"], line_row["gl_code"]) == ("-12.50", "-12.50", "'" + evil)
 
 
 def test_months_are_validated():

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from shared.billing.errors import ValidationError
 from shared.billing.money import (
+    check_currency,
     format_amount,
     from_minor,
     minor_unit,
@@ -15,7 +16,8 @@ from shared.billing.money import (
 )
 
 
-@pytest.mark.parametrize(("currency", "digits"), [("USD", 2), ("EUR", 2), ("JPY", 0), ("BHD", 3), ("CAD", 2)])
+@pytest.mark.parametrize(("currency", "digits"), [("USD", 2), ("EUR", 2), ("JPY", 0), ("BHD", 3), ("CAD", 2),
+                                                 ("IQD", 3), ("HUF", 2), ("COP", 2), ("IDR", 2)])
 def test_minor_units_come_from_iso_4217(currency, digits):
     assert minor_unit(currency) == digits
 
@@ -39,6 +41,13 @@ def test_parse_refuses_floats_extra_decimals_and_garbage():
 def test_unknown_currency_is_refused():
     with pytest.raises(ValidationError):
         minor_unit("XYZ1")
+
+
+@pytest.mark.parametrize("code", ["HRK", "LTL", "VEF", "DEM", "XAU", "usd"])
+def test_obsolete_codes_and_codes_without_a_minor_unit_are_refused(code):
+    with pytest.raises(ValidationError) as refused:
+        check_currency(code, "currency")
+    assert refused.value.param == "currency"
 
 
 def test_to_minor_never_rounds_silently():

@@ -44,6 +44,22 @@ def list_invoices(
     return Page(data=data, has_more=more)
 
 
+@router.get("/v1/credit-notes", tags=["credit notes"])
+def list_credit_notes(
+    limit: Limit = 20,
+    starting_after: StartingAfter = None,
+    customer_id: Annotated[str | None, Query()] = None,
+    subscription_id: Annotated[str | None, Query()] = None,
+    status: Annotated[Literal["finalized", "paid", "void", "uncollectible"] | None, Query()] = None,
+    invoice_id: Annotated[str | None, Query(description="the credit notes of this invoice")] = None,
+) -> Page[Invoice]:
+    """Credit notes, as the invoices list (same filters and pagination), or those of one invoice."""
+    actor(router).require("read")
+    data, more = invoices.list_invoices(ports(router), limit, starting_after, customer_id, subscription_id,
+                                        status, kind="credit_note", credit_note_of=invoice_id)
+    return Page(data=data, has_more=more)
+
+
 @router.get("/v1/invoices/<invoice_id>", tags=["invoices"])
 def get_invoice(invoice_id: str) -> Invoice:
     return invoices.get_invoice(ports(router), invoice_id)
