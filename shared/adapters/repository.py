@@ -16,6 +16,7 @@ Key layout (table `BillingTable`):
 | billed item | SUB#id | BILLED#charge#period_start (coupon cycles: BILLED#coupon:CODE#cycle_start) | | | |
 | invoice, credit note | INV#id | A | CUS#customer / INV#id | INVOICES / id | SERIES#entity#kind / sequence |
 | bill run | BR#id | A | BILLRUNS / id | | |
+| "reconciled, e-mail sent" marker of a bill run | BR#id | RECONCILED | | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
 | API key | KEY#sha256 | A | KEYS / name | | |
 | webhook endpoint | WH#id | A | WEBHOOKS / id | | |
