@@ -596,7 +596,7 @@ def test_alarms_notify_the_encrypted_topic(synth: Synthesized) -> None:
         assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
         watched[props["MetricName"]] = watched.get(props["MetricName"], 0) + 1
     assert watched == {
-        "ApproximateNumberOfMessagesVisible": 1,
+        "ApproximateNumberOfMessagesVisible": 2,  # WebhooksDlq, OutboxDlq
         "ExecutionsFailed": 1,
         "MissingContracts": 1,
         "Errors": len(FUNCTIONS),
