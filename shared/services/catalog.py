@@ -151,7 +151,8 @@ def create_customer(ports: Ports, actor: Actor, body: CustomerCreate) -> Custome
     try:
         ports.repo.create_customer(customer, ports.audit(actor, "customer.created", "customer",
                                                          customer.id, after=customer),
-                                   [ports.event(actor, "customer.created", {"customer": customer.model_dump(mode="json")})])
+                                   [ports.event(actor, "customer.created",
+                                                {"customer": customer.model_dump(mode="json")})])
     except ConflictError:
         raise ConflictError(f"a customer with external_id '{body.external_id}' exists",
                             param="external_id") from None

@@ -5,6 +5,7 @@ bus fails, and nothing is doubled when a request is retried. On moto, with Billi
 from __future__ import annotations
 
 import ast
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -201,3 +202,40 @@ def test_a_bill_run_invoice_is_announced_by_its_finalization_whatever_deliver_do
     assert finalized["data"] == {"invoice_id": invoice.id, "customer_id": acme, "bill_run_id": "br_sched_20250401",
                                  "origin": "bill_run"}  # rule DocumentIssue leaves it to the bill run's steps
     assert world.ports.repo.get_invoice(invoice.id).delivery_status is None
+
+
+# -- the publisher function ------------------------------------------------------------------------
+
+class RefusingBus:
+    """EventBridge answering PutEvents with FailedEntryCount for the envelopes whose id is in `refuse`."""
+
+    def __init__(self, refuse=()):
+        self.refuse, self.entries = set(refuse), []
+
+    def put_events(self, Entries):
+        self.entries += Entries
+        results = [{"ErrorCode": "InternalFailure"} if json.loads(e["Detail"])["id"] in self.refuse
+                   else {"EventId": "x"} for e in Entries]
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+
+def test_outbox_publish_puts_the_stream_sample_on_the_bus_and_reports_the_first_refused_record():
+    from functions.outbox_publish.handler import handler
+    from shared.adapters.aws import EventBridgePublisher
+
+    event = json.loads((ROOT / "events" / "dynamodb" / "outbox_stream.json").read_text())
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "outbox_publish", 256, "req"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:outbox_publish"
+
+    bus = RefusingBus()
+    ports = Ports(repo=None, clock=None, publisher=EventBridgePublisher("bus", client=bus))
+    assert handler(event, Context(), ports=ports) == {"batchItemFailures": []}
+    assert [(e["DetailType"], e["Source"], e["EventBusName"]) for e in bus.entries] == [
+        ("invoice.finalized", "billing", "bus"), ("payment.succeeded", "billing", "bus")]
+    assert json.loads(bus.entries[0]["Detail"])["data"]["origin"] == "bill_run"
+    refusing = RefusingBus(refuse={"evt_sample2"})
+    ports.publisher = EventBridgePublisher("bus", client=refusing)
+    second = event["Records"][1]["dynamodb"]["SequenceNumber"]
+    assert handler(event, Context(), ports=ports) == {"batchItemFailures": [{"itemIdentifier": second}]}
