@@ -12,7 +12,7 @@ from stacks.constructs.api import Api
 from stacks.constructs.contracts import ContractCalendar
 from stacks.constructs.data import Data
 from stacks.constructs.documents import Documents
-from stacks.constructs.events import Bus, MailEvents, Webhooks
+from stacks.constructs.events import Bus, MailEvents, Outbox, Webhooks
 from stacks.constructs.finance import Finance, finance_emails
 from stacks.constructs.issuing import DocumentIssuing
 from stacks.constructs.monitoring import Monitoring
@@ -54,6 +54,7 @@ class BillingStack(Stack):
             },
         )
 
+        outbox = Outbox(self, "Outbox", factory=factory, billing_table=data.billing_table, bus=bus)
         webhooks = Webhooks(
             self, "Webhooks", bus=bus, factory=factory, billing_table=data.billing_table
         )
@@ -66,7 +67,6 @@ class BillingStack(Stack):
             counters_table=data.counters_table,
             documents_bucket=documents.documents_bucket,
             email_identity=documents.email_identity,
-            bus=bus,
         )
         api = Api(
             self,
@@ -77,7 +77,6 @@ class BillingStack(Stack):
             counters_table=data.counters_table,
             idempotency_table=data.idempotency_table,
             documents_bucket=documents.documents_bucket,
-            bus=bus,
             state_machine=workflows.state_machine,
         )
         ReferenceRates(self, "Reference", factory=factory, exports_bucket=documents.exports_bucket,
@@ -99,7 +98,7 @@ class BillingStack(Stack):
         DocumentIssuing(self, "Issuing", factory=factory, billing_table=data.billing_table,
                         documents_bucket=documents.documents_bucket, bus=bus,
                         grant_send=documents.grant_send_invoices, api=api.function)
-        ContractCalendar(self, "Contracts", factory=factory, billing_table=data.billing_table, bus=bus,
+        ContractCalendar(self, "Contracts", factory=factory, billing_table=data.billing_table,
                          grant_send=documents.grant_send_invoices)
         Monitoring(
             self,
@@ -107,6 +106,7 @@ class BillingStack(Stack):
             config=config,
             functions=factory.functions,
             webhooks_dlq=webhooks.dlq,
+            outbox_dlq=outbox.dlq,
             state_machine=workflows.state_machine,
         )
 

@@ -85,6 +85,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "document_preview": FunctionSpec(25, 2048, "Draft preview or pro-forma PDF for the API (weasyprint)"),
     "billrun_complete": FunctionSpec(60, 512, "BillRun: record the bill run's outcome"),
     "webhooks_dispatch": FunctionSpec(60, 512, "Deliver billing events to webhook endpoints"),
+    "outbox_publish": FunctionSpec(60, 256, "Publish committed events (outbox entries) to the billing bus"),
     "delivery_events": FunctionSpec(30, 256, "Append SES delivery events to the invoice's delivery log"),
     # Lambda's maximum: a file is ingested 1,000 rows per request, a large one takes minutes.
     "usage_import": FunctionSpec(900, 1024, "Import usage files dropped in UsageImportBucket"),

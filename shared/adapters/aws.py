@@ -22,25 +22,29 @@ class EventBridgePublisher:
         self.bus_name = bus_name
         self.client = client or boto3.client("events")
 
-    def publish(self, events: list[dict]) -> None:
-        """Publish envelopes (see shared/services/events.py); raises RetryableError on failure."""
-        if not self.bus_name or not events:
-            return
-        for start in range(0, len(events), 10):
-            batch = events[start : start + 10]
-            response = self.client.put_events(
-                Entries=[
-                    {
-                        "Source": EVENT_SOURCE,
-                        "DetailType": event["type"],
-                        "Detail": json.dumps(event, default=str),
-                        "EventBusName": self.bus_name,
-                    }
-                    for event in batch
-                ]
-            )
-            if response.get("FailedEntryCount"):
-                raise RetryableError(f"EventBridge refused {response['FailedEntryCount']} events")
+    def put(self, events: list[dict]) -> list[int]:
+        """One PutEvents request (at most 10 envelopes); the indexes of the entries EventBridge refused."""
+        if not events:
+            return []
+        if not self.bus_name:  # never drop an event silently: the outbox keeps it until the bus is named
+            raise RetryableError("EVENT_BUS_NAME is not set: the outbox cannot publish")
+        if len(events) > 10:
+            raise ValueError(f"PutEvents takes at most 10 entries, got {len(events)}")
+        response = self.client.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": event["type"],
+                    "Detail": json.dumps(event, default=str),
+                    "EventBusName": self.bus_name,
+                }
+                for event in events
+            ]
+        )
+        if not response.get("FailedEntryCount"):
+            return []
+        return [i for i, entry in enumerate(response.get("Entries", [])) if entry.get("ErrorCode")] or \
+            list(range(len(events)))
 
 
 class StepFunctionsWorkflows:

@@ -2,8 +2,10 @@
 
 Every object is an item with its keys and a `data` attribute holding the model's JSON
 (money stays an exact decimal string; no float ever reaches DynamoDB). `version` is a
-number used for optimistic locking. A mutation and its audit event are written in one
-TransactWriteItems, so there is never a change without its audit entry or the reverse.
+number used for optimistic locking. A mutation, its audit events and its outbox entries (the
+events it announces) are written in one TransactWriteItems, so there is never a change without
+its audit entry or its event, or the reverse. The table's stream carries each outbox entry to the
+`outbox_publish` function, which puts it on the event bus (shared/services/outbox.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -28,6 +31,9 @@ TRANSIENT = {
     "TransactionInProgressException",
 }
 INDEXES = ("gsi1", "gsi2", "gsi3")
+OUTBOX_TYPE = "outbox"
+OUTBOX_RETENTION_SECONDS = 14 * 24 * 3600  # kept for replay, then removed by the table's TTL
+TTL_ATTRIBUTE = "expires_at"  # BillingTable's time-to-live attribute (epoch seconds)
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Item:
     version: int = 1
     indexes: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (pk, sk)
     extra: dict[str, str] = field(default_factory=dict)  # plain string attributes
+    expires_at: int | None = None  # epoch seconds: DynamoDB's TTL removes the item after it
 
     def to_dynamo(self) -> dict[str, dict]:
         attrs: dict[str, dict] = {
@@ -55,6 +62,8 @@ class Item:
             attrs[f"{name}sk"] = {"S": isk}
         for name, value in self.extra.items():
             attrs[name] = {"S": value}
+        if self.expires_at is not None:
+            attrs[TTL_ATTRIBUTE] = {"N": str(self.expires_at)}
         return attrs
 
     @classmethod
@@ -75,6 +84,7 @@ class Item:
             version=int(attrs["version"]["N"]),
             indexes=indexes,
             extra={k: v["S"] for k, v in attrs.items() if k not in known and "S" in v},
+            expires_at=int(attrs[TTL_ATTRIBUTE]["N"]) if TTL_ATTRIBUTE in attrs else None,
         )
 
 
@@ -283,13 +293,17 @@ class DynamoStore:
         return int(item["seq"]["N"]), item.get("head", {}).get("S", "")
 
     # writes ----------------------------------------------------------------
-    def transact(self, operations: list, audit: Iterable[AuditEvent] = ()) -> None:
-        """Write everything or nothing. A failed condition raises ConflictError."""
+    def transact(self, operations: list, audit: Iterable[AuditEvent] = (), events: Iterable[dict] = ()) -> None:
+        """Write everything or nothing. A failed condition raises ConflictError.
+
+        `events` are envelopes (`Ports.event`): each becomes an outbox entry of this transaction,
+        published after the commit by the outbox publisher, and only if it commits."""
         writes = [
             op.to_transact(self.counters_table if isinstance(op, CounterAdvance) else self.table)
             for op in operations
         ]
         writes += [Put(audit_item(event)).to_transact(self.table) for event in audit]
+        writes += [Put(outbox_item(envelope)).to_transact(self.table) for envelope in events]
         if len(writes) > 100:
             raise ValueError(f"a transaction holds at most 100 writes, got {len(writes)}")
         try:
@@ -333,6 +347,13 @@ def audit_item(event: AuditEvent) -> Item:
             "gsi3": ("AUDIT", event.id),
         },
     )
+
+
+def outbox_item(envelope: dict) -> Item:
+    """An event to publish, keyed by its id (written once: "must not exist"), kept two weeks."""
+    occurred = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
+    return Item(pk=f"OUTBOX#{envelope['id']}", sk="A", type=OUTBOX_TYPE, data=envelope,
+                expires_at=int(occurred.timestamp()) + OUTBOX_RETENTION_SECONDS)
 
 
 def to_data(model: Model) -> dict:

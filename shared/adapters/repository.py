@@ -16,10 +16,14 @@ Key layout (table `BillingTable`):
 | billed item | SUB#id | BILLED#charge#period_start (coupon cycles: BILLED#coupon:CODE#cycle_start) | | | |
 | invoice, credit note | INV#id | A | CUS#customer / INV#id | INVOICES / id | SERIES#entity#kind / sequence |
 | bill run | BR#id | A | BILLRUNS / id | | |
+| "reconciled, e-mail sent" marker of a bill run | BR#id | RECONCILED | | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
 | API key | KEY#sha256 | A | KEYS / name | | |
 | webhook endpoint | WH#id | A | WEBHOOKS / id | | |
 | alias | ALIAS#kind#value | A | | | |
+| payment | PAY#id | A | INV#invoice / PAY#id | | |
+| payment key (a retried or re-entered payment is recorded once) | PAYKEY#sha256 | A | | | |
+| outbox entry (an event to publish; TTL `expires_at`) | OUTBOX#event_id | A | | | |
 
 Aliases (entity codes, external ids, key names) are written in the same transaction as
 their object with "must not exist", so uniqueness holds under concurrency.
@@ -93,19 +97,19 @@ class Repository:
         return Item(f"ENT#{entity.id}", "A", "billing_entity", to_data(entity), entity.version,
                     {"gsi1": ("ENTS", entity.id)})
 
-    def create_entity(self, entity: BillingEntity, audit: AuditEvent) -> None:
+    def create_entity(self, entity: BillingEntity, audit: AuditEvent, events: list[dict] = ()) -> None:
         self.store.transact(
-            [Put(self.entity_item(entity)), Put(alias_item("entity", entity.code, entity.id))], [audit]
+            [Put(self.entity_item(entity)), Put(alias_item("entity", entity.code, entity.id))], [audit], events
         )
 
-    def update_entity(self, entity: BillingEntity, audit: AuditEvent) -> None:
+    def update_entity(self, entity: BillingEntity, audit: AuditEvent, events: list[dict] = ()) -> None:
         """Write `entity` over the version it was read at (ConflictError if it changed), bumping it."""
-        self._update(self.entity_item(entity), entity, audit)
+        self._update(self.entity_item(entity), entity, audit, events)
 
-    def _update(self, item: Item, model, audit: AuditEvent) -> None:
+    def _update(self, item: Item, model, audit: AuditEvent, events: list[dict] = ()) -> None:
         expected = model.version
         item.version = expected + 1
-        self.store.transact([Put(item, expected)], [audit])
+        self.store.transact([Put(item, expected)], [audit], events)
         model.version = expected + 1
 
     def get_entity(self, entity_id: str) -> BillingEntity | None:
@@ -119,11 +123,11 @@ class Repository:
         return Item(f"CUS#{customer.id}", "A", "customer", to_data(customer), customer.version,
                     {"gsi1": ("CUSTOMERS", customer.id)})
 
-    def create_customer(self, customer: Customer, audit: AuditEvent) -> None:
+    def create_customer(self, customer: Customer, audit: AuditEvent, events: list[dict] = ()) -> None:
         ops = [Put(self.customer_item(customer))]
         if customer.external_id:
             ops.append(Put(alias_item("customer", customer.external_id, customer.id)))
-        self.store.transact(ops, [audit])
+        self.store.transact(ops, [audit], events)
 
     def customer_put(self, customer: Customer) -> Put:
         """Write `customer` over the version it was read at, as the next version."""
@@ -131,8 +135,8 @@ class Repository:
         item.version = customer.version + 1
         return Put(item, customer.version)
 
-    def update_customer(self, customer: Customer, audit: AuditEvent) -> None:
-        self._update(self.customer_item(customer), customer, audit)
+    def update_customer(self, customer: Customer, audit: AuditEvent, events: list[dict] = ()) -> None:
+        self._update(self.customer_item(customer), customer, audit, events)
 
     def get_customer(self, customer_id: str) -> Customer | None:
         return self._load(Customer, f"CUS#{customer_id}")
@@ -156,12 +160,13 @@ class Repository:
     def plan_version_item(self, plan: Plan) -> Item:
         return Item(f"PLAN#{plan.code}", f"V#{plan.plan_version:06d}", "plan_version", to_data(plan))
 
-    def create_plan(self, plan: Plan, audit: AuditEvent) -> None:
-        self.store.transact([Put(self.plan_item(plan)), Put(self.plan_version_item(plan))], [audit])
+    def create_plan(self, plan: Plan, audit: AuditEvent, events: list[dict] = ()) -> None:
+        self.store.transact([Put(self.plan_item(plan)), Put(self.plan_version_item(plan))], [audit], events)
 
-    def add_plan_version(self, plan: Plan, expected: int, audit: AuditEvent) -> None:
+    def add_plan_version(self, plan: Plan, expected: int, audit: AuditEvent, events: list[dict] = ()) -> None:
         """Make `plan` the current version if the current one is still version `expected`."""
-        self.store.transact([Put(self.plan_item(plan), expected), Put(self.plan_version_item(plan))], [audit])
+        self.store.transact([Put(self.plan_item(plan), expected), Put(self.plan_version_item(plan))], [audit],
+                            events)
 
     def plan_versions(self, code: str) -> list[Plan]:
         items, _ = self.store.query(f"PLAN#{code}", begins_with="V#")
@@ -258,18 +263,19 @@ class Repository:
         item.version = sub.version + 1
         return Put(item, sub.version)
 
-    def create_subscription(self, sub: Subscription, audit: AuditEvent, also: list[Put] = ()) -> None:
+    def create_subscription(self, sub: Subscription, audit: AuditEvent, also: list[Put] = (),
+                            events: list[dict] = ()) -> None:
         ops = [Put(self.subscription_item(sub)), *also]
         if sub.external_id:
             ops.append(Put(alias_item("subscription", sub.external_id, sub.id)))
-        self.store.transact(ops, [audit])
+        self.store.transact(ops, [audit], events)
 
-    def update_subscription(self, sub: Subscription, audit: AuditEvent) -> None:
+    def update_subscription(self, sub: Subscription, audit: AuditEvent, events: list[dict] = ()) -> None:
         """Write `sub` if nobody changed it since it was read (its version), bumping it."""
         expected = sub.version
         sub.version = expected + 1
         try:
-            self.store.transact([Put(self.subscription_item(sub), expected)], [audit])
+            self.store.transact([Put(self.subscription_item(sub), expected)], [audit], events)
         except Exception:
             sub.version = expected
             raise
@@ -380,11 +386,12 @@ class Repository:
     def list_bill_runs(self, limit: int, after: str | None):
         return self._list(BillRun, "BILLRUNS", "gsi1", limit, after, newest_first=True)
 
-    def save_bill_run(self, run: BillRun, audit: list[AuditEvent] = (), new: bool = False) -> None:
+    def save_bill_run(self, run: BillRun, audit: list[AuditEvent] = (), new: bool = False,
+                      events: list[dict] = ()) -> None:
         expected = None if new else run.version
         if not new:
             run.version += 1
-        self.store.transact([Put(self.bill_run_item(run), expected)], audit)
+        self.store.transact([Put(self.bill_run_item(run), expected)], audit, events)
 
     # audit --------------------------------------------------------------------
     def list_audit(self, limit: int, after: str | None, object_id: str | None = None,

@@ -35,6 +35,8 @@ from .clock import LocalClock, parse_instant
 from .deploy import ACCOUNT, REGION, Deployment, deploy, publish_assets, synthesize
 from .http import HttpAdapter
 from .pollers import Mapping, SqsPoller, detach_moto_trigger
+from .streams import StreamMapping, StreamPoller
+from .streams import detach_moto_trigger as detach_stream_trigger
 
 log = logging.getLogger("shared.local")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +90,8 @@ class LocalRuntime:
         self._server: ThreadedMotoServer | None = None
         self.http: HttpAdapter | None = None
         self._stop = threading.Event()
-        self._pollers: list[SqsPoller] = []
+        self._pollers: list[SqsPoller | StreamPoller] = []
+        self._stream_mappings: list[StreamMapping] = []
         self._pool: ThreadPoolExecutor | None = None
         self._saved_env: dict[str, str | None] = {}
         self._advance_lock = threading.Lock()
@@ -110,6 +113,7 @@ class LocalRuntime:
                     counts = persistence.restore(self.clients, self.deployment, self.data_dir)
                 log.info("restored from %s: %s", self.data_dir, counts)
             s3.configure_notifications(self.clients, self.deployment)  # after the restore: no re-import
+            self._start_stream_pollers()  # after the restore too: restored items are no new writes
             if self.register_api_key:
                 self._register_api_key()
             if self.port is not None:
@@ -126,6 +130,9 @@ class LocalRuntime:
         if LocalRuntime._active is not self:
             return
         try:
+            for poller in self._pollers:  # what was committed reaches the bus before the state is saved
+                if isinstance(poller, StreamPoller) and not poller.caught_up(timeout=5):
+                    log.warning("%s did not catch up before the stop", poller.name)
             if snapshot and self.data_dir and self.deployment:
                 counts = persistence.snapshot(self.clients, self.deployment, self.data_dir,
                                               self.clock, self.api_key)
@@ -283,6 +290,12 @@ class LocalRuntime:
     def _start_pollers(self) -> None:
         for resource in self.deployment.of_type("AWS::Lambda::EventSourceMapping"):
             esm = self.clients("lambda").get_event_source_mapping(UUID=resource.physical_id)
+            if ":dynamodb:" in esm["EventSourceArn"]:  # polled from the start (after a restore)
+                stream = StreamMapping.from_esm(esm)
+                detach_stream_trigger(stream, ACCOUNT, REGION)  # before the first write reaches the stream
+                if esm["State"] == "Enabled":
+                    self._stream_mappings.append(stream)
+                continue
             if ":sqs:" not in esm["EventSourceArn"]:
                 continue
             mapping = Mapping.from_esm(esm)
@@ -291,6 +304,13 @@ class LocalRuntime:
                 poller = SqsPoller(mapping, self.clients, self._stop, self.time_scale)
                 poller.start()
                 self._pollers.append(poller)
+
+    def _start_stream_pollers(self) -> None:
+        """DynamoDB Streams event sources (the outbox): see shared/local/streams.py."""
+        for mapping in self._stream_mappings:
+            poller = StreamPoller(mapping, self.clients, self._stop, self.time_scale, ACCOUNT, REGION)
+            poller.start()
+            self._pollers.append(poller)
 
     def _start_clock(self) -> None:
         self.clock.set(self.initial_clock or datetime.now(UTC).replace(microsecond=0))

@@ -95,9 +95,9 @@ def complete(ports: Ports, actor: Actor, payload: dict) -> dict:
     run.accounts = len(results)
     run.status = "completed_with_failures" if run.failed else "succeeded"
     run.completed_at = ports.clock.now()
-    ports.repo.save_bill_run(run, [ports.audit(actor, "bill_run.completed", "bill_run", run.id, after={
-        "invoices": run.invoices, "failed": run.failed, "nothing_due": run.nothing_due})])
     summary = run.model_dump(mode="json", include={"id", "as_of", "status", "accounts", "invoices",
                                                     "nothing_due", "failed", "failures"})
-    ports.publish(actor, "bill_run.completed", {"bill_run": summary})
+    ports.repo.save_bill_run(run, [ports.audit(actor, "bill_run.completed", "bill_run", run.id, after={
+        "invoices": run.invoices, "failed": run.failed, "nothing_due": run.nothing_due})],
+        events=[ports.event(actor, "bill_run.completed", {"bill_run": summary})])
     return summary

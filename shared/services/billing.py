@@ -162,7 +162,19 @@ def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: Bil
         **(audit_extra or {})})
     ports.repo.store.transact([ports.repo.invoice_put(document, expected_version),
                                CounterAdvance(counter, sequence, document.content_hash), *customer_put, *operations],
-                              [audit])
+                              [audit], [finalized_event(ports, actor, document)])
+
+
+def finalized_event(ports: Ports, actor: Actor, document: Invoice) -> dict:
+    """`invoice.finalized`, committed with the finalization itself, so every finalized document is announced
+    (before it is rendered or sent). `origin` "bill_run": the bill run renders and delivers it; "api" (credit
+    notes, manually finalized invoices, re-bills, bills ahead): rule DocumentIssue does. Revenue schedules
+    (rule RevenueEvents) and webhooks follow from it either way."""
+    data = {"invoice_id": document.id, "customer_id": document.customer_id, "bill_run_id": document.bill_run_id,
+            "origin": "bill_run" if document.bill_run_id else "api"}
+    if document.credit_note_of:
+        data["credit_note_of"] = document.credit_note_of
+    return ports.event(actor, "invoice.finalized", data)
 
 
 def settle_with_balance(ports: Ports, actor: Actor, document: Invoice, to_balance: Decimal = ZERO) -> list[Put]:

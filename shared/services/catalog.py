@@ -12,7 +12,7 @@ from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import BillingEntity, Coupon, Customer, Logo, Metric, Plan
 from shared.billing.tax import check_taxable
 from shared.services.attachments import decoded_upload
-from shared.services.context import SYSTEM, Actor, Ports
+from shared.services.context import SYSTEM, Actor, Ports, as_updated
 from shared.services.ids import new_id
 from shared.services.schemas import (
     BillingEntityCreate,
@@ -45,10 +45,11 @@ def create_entity(ports: Ports, actor: Actor, body: BillingEntityCreate) -> Bill
     entity = BillingEntity(id=new_id("ent"), created_at=ports.clock.now(), **body.model_dump())
     try:
         ports.repo.create_entity(entity, ports.audit(actor, "billing_entity.created", "billing_entity",
-                                                     entity.id, after=entity))
+                                                     entity.id, after=entity),
+                                 [ports.event(actor, "billing_entity.created",
+                                              {"billing_entity": entity.model_dump(mode="json")})])
     except ConflictError:
         raise ConflictError(f"a billing entity with code '{body.code}' exists", param="code") from None
-    ports.publish(actor, "billing_entity.created", {"billing_entity": entity.model_dump(mode="json")})
     return entity
 
 
@@ -110,11 +111,11 @@ def _check_logo(content: bytes, content_type: str) -> None:
 def _save_entity(ports: Ports, actor: Actor, entity: BillingEntity, before: BillingEntity,
                  action: str) -> BillingEntity:
     try:
-        ports.repo.update_entity(entity, ports.audit(actor, action, "billing_entity", entity.id, before, entity))
+        ports.repo.update_entity(entity, ports.audit(actor, action, "billing_entity", entity.id, before, entity),
+                                 [ports.event(actor, action, {"billing_entity": as_updated(entity)})])
     except ConflictError:
         raise ConflictError(f"billing entity {entity.code} changed meanwhile; read it again and retry",
                             code="concurrent_modification") from None
-    ports.publish(actor, action, {"billing_entity": entity.model_dump(mode="json")})
     return entity
 
 
@@ -149,11 +150,12 @@ def create_customer(ports: Ports, actor: Actor, body: CustomerCreate) -> Custome
     customer = Customer(id=new_id("cus"), billing_entity=entity.id, created_at=ports.clock.now(), **data)
     try:
         ports.repo.create_customer(customer, ports.audit(actor, "customer.created", "customer",
-                                                         customer.id, after=customer))
+                                                         customer.id, after=customer),
+                                   [ports.event(actor, "customer.created",
+                                                {"customer": customer.model_dump(mode="json")})])
     except ConflictError:
         raise ConflictError(f"a customer with external_id '{body.external_id}' exists",
                             param="external_id") from None
-    ports.publish(actor, "customer.created", {"customer": customer.model_dump(mode="json")})
     return customer
 
 
@@ -178,11 +180,11 @@ def update_customer(ports: Ports, actor: Actor, customer_ref: str, body: Custome
         setattr(customer, name, getattr(checked, name))
     try:
         ports.repo.update_customer(customer, ports.audit(actor, "customer.updated", "customer", customer.id,
-                                                         before, customer))
+                                                         before, customer),
+                                   [ports.event(actor, "customer.updated", {"customer": as_updated(customer)})])
     except ConflictError:
         raise ConflictError(f"customer {customer.id} changed meanwhile; read it again and retry",
                             code="concurrent_modification") from None
-    ports.publish(actor, "customer.updated", {"customer": customer.model_dump(mode="json")})
     return customer
 
 
@@ -227,10 +229,10 @@ def create_plan(ports: Ports, actor: Actor, body: PlanCreate) -> Plan:
     _check_metrics(ports, body)
     plan = Plan(created_at=ports.clock.now(), **body.model_dump())
     try:
-        ports.repo.create_plan(plan, ports.audit(actor, "plan.created", "plan", plan.code, after=plan))
+        ports.repo.create_plan(plan, ports.audit(actor, "plan.created", "plan", plan.code, after=plan),
+                               [ports.event(actor, "plan.created", {"plan": plan.model_dump(mode="json")})])
     except ConflictError:
         raise ConflictError(f"a plan with code '{body.code}' exists", param="code") from None
-    ports.publish(actor, "plan.created", {"plan": plan.model_dump(mode="json")})
     return plan
 
 
@@ -258,11 +260,11 @@ def add_plan_version(ports: Ports, actor: Actor, code: str, body: PlanBody) -> P
                 version=current.version, **body.model_dump())
     audit = ports.audit(actor, "plan.version_created", "plan", code, before=current, after=plan)
     try:
-        ports.repo.add_plan_version(plan, current.version, audit)
+        ports.repo.add_plan_version(plan, current.version, audit,
+                                    [ports.event(actor, "plan.version_created", {"plan": as_updated(plan)})])
     except ConflictError:
         raise ConflictError(f"plan '{code}' changed meanwhile; read it again", param="code") from None
     plan.version = current.version + 1
-    ports.publish(actor, "plan.version_created", {"plan": plan.model_dump(mode="json")})
     return plan
 
 

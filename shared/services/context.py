@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -41,7 +41,10 @@ class Clock(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, events: list[dict]) -> None: ...
+    """Puts envelopes on the event bus. Only the outbox publisher (shared/services/outbox.py) uses it:
+    a use case never publishes after its commit, it commits its events (`Ports.event`)."""
+
+    def put(self, events: list[dict]) -> list[int]: ...  # one PutEvents (<= 10); the indexes refused
 
 
 class Workflows(Protocol):
@@ -67,14 +70,13 @@ class Mailer(Protocol):
 class Ports:
     repo: Repository
     clock: Clock
-    publisher: Publisher
+    publisher: Publisher | None = None  # for shared/services/outbox.py only
     workflows: Workflows | None = None
     documents: Documents | None = None
     mailer: Mailer | None = None
     previews: Previews | None = None
     settings: Any = None
     tax: Any = None  # shared.services.taxes.TaxSetup: tax engines and exchange rates
-    published: list[dict] = field(default_factory=list)  # what this request published
 
     def audit(self, actor: Actor, action: str, obj_type: str, obj_id: str,
               before: Model | dict | None = None, after: Model | dict | None = None) -> AuditEvent:
@@ -91,9 +93,13 @@ class Ports:
             correlation_id=actor.correlation_id,
         )
 
-    def publish(self, actor: Actor, event_type: str, data: dict) -> None:
-        """One envelope for every event: id, type, version, time, correlation id, data."""
-        envelope = {
+    def event(self, actor: Actor, event_type: str, data: dict) -> dict:
+        """The envelope of an event the change announces: id, type, version, time, correlation id, data.
+
+        Nothing is sent here. Pass it with the change, in the same transaction
+        (`store.transact(ops, audit, events=[...])` or a repository method's `events=`): it is
+        written to the outbox with the change, and published from there only if it commits."""
+        return {
             "id": new_id("evt"),
             "type": event_type,
             "version": "1",
@@ -102,8 +108,11 @@ class Ports:
             "actor": actor.name,
             "data": data,
         }
-        self.publisher.publish([envelope])
-        self.published.append(envelope)
+
+
+def as_updated(model: Model) -> dict:
+    """`model` as the update being written stores it (its version + 1): what an event of that update carries."""
+    return {**model.model_dump(mode="json"), "version": model.version + 1}
 
 
 def _plain(value: Model | dict | None) -> dict | None:

@@ -22,9 +22,8 @@ from shared.billing.periods import add_months, monthly_equivalent, validate_cycl
 from shared.billing.schedule import next_bill_date, scheduled_items
 from shared.services.billing import invoice_account, plans_for
 from shared.services.catalog import get_customer, get_plan
-from shared.services.context import Actor, Ports
+from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
-from shared.services.invoice_lifecycle import publish_finalized
 from shared.services.schemas import (
     BillAhead,
     BillingDayChange,
@@ -88,11 +87,11 @@ def _save(ports: Ports, actor: Actor, sub: Subscription, before: Subscription, a
     if sub.recheck_from is not None and (sub.next_bill_date is None or sub.next_bill_date > today):
         sub.next_bill_date = today  # the next bill run settles the re-check
     try:
-        ports.repo.update_subscription(sub, ports.audit(actor, action, "subscription", sub.id, before, sub))
+        ports.repo.update_subscription(sub, ports.audit(actor, action, "subscription", sub.id, before, sub),
+                                       [ports.event(actor, event or action, {"subscription": as_updated(sub)})])
     except ConflictError:
         raise ConflictError(f"subscription {sub.id} changed meanwhile; read it again and retry",
                             code="concurrent_change") from None
-    ports.publish(actor, event or action, {"subscription": sub.model_dump(mode="json")})
     return sub
 
 
@@ -354,14 +353,14 @@ def _continue(ports: Ports, actor: Actor, sub: Subscription, before: Subscriptio
     audits = [ports.audit(actor, action, "subscription", sub.id, before, {**sub.model_dump(mode="json"), **detail}),
               ports.audit(actor, "subscription.created", "subscription", successor.id, None,
                           {**successor.model_dump(mode="json"), **detail})]
+    event = ports.event(actor, action, {"subscription": as_updated(sub), "successor": successor.model_dump(mode="json"),
+                                        **detail})
     try:
-        ports.repo.store.transact(operations, audits)
+        ports.repo.store.transact(operations, audits, [event])
     except ConflictError:
         raise ConflictError(f"subscription {sub.id} changed meanwhile; read it again and retry",
                             code="concurrent_change") from None
     sub.version += 1
-    ports.publish(actor, action, {"subscription": sub.model_dump(mode="json"),
-                                  "successor": successor.model_dump(mode="json"), **detail})
     return successor
 
 
@@ -416,7 +415,6 @@ def bill_ahead(ports: Ports, actor: Actor, sub_id: str, body: BillAhead):
     invoice = invoice_account(ports, actor, sub.customer_id, today, ahead={sub.id: until})
     if invoice is None:
         raise ConflictError(f"the cycles up to {until} are billed already", code="nothing_to_bill")
-    publish_finalized(ports, actor, invoice)
     return invoice
 
 

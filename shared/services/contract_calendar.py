@@ -29,7 +29,7 @@ from shared.billing.models import Customer, Subscription
 from shared.billing.periods import add_months
 from shared.documents.labels import babel_locale
 from shared.services.catalog import get_customer, get_entity
-from shared.services.context import Actor, Ports
+from shared.services.context import Actor, Ports, as_updated
 from shared.services.delivery import recipients
 from shared.services.notification_texts import text_for
 from shared.services.reconciliation import all_subscriptions
@@ -52,11 +52,9 @@ def _notices(ports: Ports, actor: Actor, sub: Subscription, today: date, staff: 
     recent = [today - timedelta(days=n) for n in range(CATCH_UP_DAYS)]
     if sub.start_date in recent and sub.created_at.date() < sub.start_date and _once(
             ports, actor, sub, "activated", sub.start_date):
-        ports.publish(actor, "subscription.activated", {"subscription": sub.model_dump(mode="json")})
         done.append("activated")
     end = sub.service_end
     if end is not None and end in recent and end > sub.start_date and _once(ports, actor, sub, "terminated", end):
-        ports.publish(actor, "subscription.terminated", {"subscription": sub.model_dump(mode="json")})
         done.append("terminated")
         termination = sub.termination
         if termination and termination.requested_at.date() < end and termination.effective not in (
@@ -68,11 +66,9 @@ def _notices(ports: Ports, actor: Actor, sub: Subscription, today: date, staff: 
         done.append("renewed")
     for pause in sub.pauses:
         if pause.end in recent and _once(ports, actor, sub, "resumed", pause.end):
-            ports.publish(actor, "subscription.resumed", {"subscription": sub.model_dump(mode="json")})
             done.append("resumed")
     if sub.trial_end is not None and sub.trial_end - timedelta(days=TRIAL_NOTICE_DAYS) in recent \
             and sub.trial_end > today and _once(ports, actor, sub, "trial_will_end", sub.trial_end):
-        ports.publish(actor, "subscription.trial_will_end", {"subscription": sub.model_dump(mode="json")})
         _tell_customer(ports, sub, "trial_will_end", {"date": sub.trial_end - timedelta(days=1)})
         done.append("trial_will_end")
     if sub.next_bill_date is not None and sub.status_on(today) != "terminated" and _upcoming(ports, actor, sub, today):
@@ -80,13 +76,16 @@ def _notices(ports: Ports, actor: Actor, sub: Subscription, today: date, staff: 
     return done
 
 
-def _once(ports: Ports, actor: Actor, sub: Subscription, kind: str, day: date) -> bool:
-    """Write the marker of this notice with its audit entry; False when it was done already."""
+def _once(ports: Ports, actor: Actor, sub: Subscription, kind: str, day: date, announce: bool = True) -> bool:
+    """Write the marker of this notice with its audit entry and (`announce`) its event `subscription.<kind>`;
+    False when it was done already."""
     marker = Item(f"SUB#{sub.id}", f"NOTICE#{kind}#{day.isoformat()}", "notice",
                   {"subscription_id": sub.id, "kind": kind, "date": day.isoformat()})
+    events = [ports.event(actor, f"subscription.{kind}", {"subscription": sub.model_dump(mode="json")})] \
+        if announce else []
     try:
         ports.repo.store.transact([Put(marker)], [ports.audit(actor, f"subscription.{kind}", "subscription", sub.id,
-                                                             after={"date": day.isoformat()})])
+                                                             after={"date": day.isoformat()})], events)
     except ConflictError:
         return False
     return True
@@ -97,10 +96,10 @@ def _renew(ports: Ports, actor: Actor, sub: Subscription) -> None:
     sub.end_date = add_months(sub.end_date, sub.term_months)
     try:
         ports.repo.update_subscription(sub, ports.audit(actor, "subscription.renewed", "subscription", sub.id,
-                                                        before, sub))
+                                                        before, sub),
+                                       [ports.event(actor, "subscription.renewed", {"subscription": as_updated(sub)})])
     except ConflictError:
         return  # renewed (or changed) meanwhile: the next run sees it
-    ports.publish(actor, "subscription.renewed", {"subscription": sub.model_dump(mode="json")})
 
 
 def _upcoming(ports: Ports, actor: Actor, sub: Subscription, today: date) -> bool:
@@ -109,7 +108,7 @@ def _upcoming(ports: Ports, actor: Actor, sub: Subscription, today: date) -> boo
     days = entity.upcoming_bill_notice_days
     if not days or sub.next_bill_date != today + timedelta(days=days):
         return False
-    if not _once(ports, actor, sub, "upcoming_bill", sub.next_bill_date):
+    if not _once(ports, actor, sub, "upcoming_bill", sub.next_bill_date, announce=False):
         return False
     from shared.services.preview import upcoming
 

@@ -8,6 +8,7 @@ history, payments, credits) is kept beside the content and left out of the hash.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from shared.billing.models import DocumentLink, Invoice, InvoiceLine, TaxLine
 from shared.billing.money import ZERO, round_money
 from shared.services.billing import buyer_snapshot, finalize_document, seller_snapshot
 from shared.services.catalog import get_customer, get_entity
-from shared.services.context import Actor, Ports
+from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
 from shared.services.schemas import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from shared.services.taxes import CreditedTax, apply_tax
@@ -86,19 +87,8 @@ def finalize_draft(ports: Ports, actor: Actor, invoice_id: str) -> Invoice:
         except ConflictError:
             continue  # another document of the series was numbered meanwhile
         draft.version = expected + 1
-        publish_finalized(ports, actor, draft)
         return draft
     raise ConflictError("the invoice series kept changing; retry", code="concurrent_modification")
-
-
-def publish_finalized(ports: Ports, actor: Actor, document: Invoice) -> None:
-    """`invoice.finalized` for a document finalized outside a bill run (`origin` "api"): its PDF and
-    e-mail (rule DocumentIssue) and its revenue schedules (rule RevenueEvents) follow from it. The
-    bill run publishes its own, with `origin` "bill_run", after it has rendered and sent the invoice."""
-    data = {"invoice_id": document.id, "customer_id": document.customer_id, "bill_run_id": None, "origin": "api"}
-    if document.credit_note_of:
-        data["credit_note_of"] = document.credit_note_of
-    ports.publish(actor, "invoice.finalized", data)
 
 
 def tax_note(note: str) -> bool:
@@ -148,16 +138,16 @@ def _move(ports: Ports, actor: Actor, invoice: Invoice, status: str, reason: str
                                    "reason": reason})
     for name, value in changes.items():
         setattr(invoice, name, value)
-    _save(ports, invoice, [ports.audit(actor, f"invoice.{status}", "invoice", invoice.id, before, invoice)])
-    ports.publish(actor, f"invoice.{'voided' if status == 'void' else status}",
-                  {"invoice": invoice.model_dump(mode="json")})
+    _save(ports, invoice, [ports.audit(actor, f"invoice.{status}", "invoice", invoice.id, before, invoice)],
+          events=[ports.event(actor, f"invoice.{'voided' if status == 'void' else status}",
+                              {"invoice": as_updated(invoice)})])
     return invoice
 
 
-def _save(ports: Ports, invoice: Invoice, audit: list, also: list | None = None) -> None:
+def _save(ports: Ports, invoice: Invoice, audit: list, also: list | None = None, events: list[dict] = ()) -> None:
     expected = invoice.version
     try:
-        ports.repo.store.transact([ports.repo.invoice_put(invoice, expected), *(also or [])], audit)
+        ports.repo.store.transact([ports.repo.invoice_put(invoice, expected), *(also or [])], audit, events)
     except ConflictError:
         raise ConflictError(f"invoice {invoice.number} changed meanwhile; read it again and retry",
                             code="concurrent_modification") from None
@@ -165,9 +155,17 @@ def _save(ports: Ports, invoice: Invoice, audit: list, also: list | None = None)
 
 
 # payments -----------------------------------------------------------------------------------
-def record_payment(ports: Ports, actor: Actor, body: PaymentCreate) -> dict:
-    """A payment received outside the platform (transfer, check): it settles the invoice's remainder."""
+def record_payment(ports: Ports, actor: Actor, body: PaymentCreate, request_key: str | None = None) -> dict:
+    """A payment received outside the platform (transfer, check): it settles the invoice's remainder.
+
+    Recorded once: a retry of the request (same `request_key`, the Idempotency-Key) or the same payment
+    entered again (same invoice, reference, amount, day and method) returns the payment already recorded.
+    Its key items are written in the payment's transaction, so this holds under concurrency too."""
     actor.require("invoices:write")
+    keys = _payment_keys(actor, body, request_key, (body.received_on or ports.clock.now().date()).isoformat())
+    recorded = _recorded_payment(ports, keys)
+    if recorded is not None:
+        return recorded
     invoice = get_document(ports, body.invoice_id, param="invoice_id")
     if invoice.status not in ("finalized", "uncollectible"):
         raise ConflictError(f"a {invoice.status} invoice takes no payment", param="invoice_id", code="invalid_status")
@@ -189,10 +187,37 @@ def record_payment(ports: Ports, actor: Actor, body: PaymentCreate) -> dict:
                                        "reason": f"payment {payment['id']}"})
     record = Item(f"PAY#{payment['id']}", "A", "payment", payment, 1,
                   {"gsi1": (f"INV#{invoice.id}", f"PAY#{payment['id']}")})
-    _save(ports, invoice, [ports.audit(actor, "payment.recorded", "invoice", invoice.id, before, invoice)],
-          [Put(record)])
-    ports.publish(actor, "payment.succeeded", {"payment": payment, "invoice_id": invoice.id})
+    try:
+        _save(ports, invoice, [ports.audit(actor, "payment.recorded", "invoice", invoice.id, before, invoice)],
+              [Put(record), *(Put(Item(key, "A", "payment_key", {"payment_id": payment["id"]})) for key in keys)],
+              [ports.event(actor, "payment.succeeded", {"payment": payment, "invoice_id": invoice.id})])
+    except ConflictError:
+        recorded = _recorded_payment(ports, keys)  # the same payment, recorded meanwhile by a concurrent copy
+        if recorded is None:
+            raise
+        return recorded
     return payment
+
+
+def _payment_keys(actor: Actor, body: PaymentCreate, request_key: str | None, received_on: str) -> list[str]:
+    """What makes a payment the same one: the request's Idempotency-Key (per caller), and the payment
+    itself when it has a reference (invoice, reference, amount, day received, method)."""
+    keys = []
+    if request_key:
+        keys.append("request#" + hashlib.sha256(f"{actor.name}|{request_key}".encode()).hexdigest())
+    if body.reference:
+        same = f"{body.invoice_id}|{body.reference}|{format(body.amount, 'f')}|{received_on}|{body.method}"
+        keys.append("payment#" + hashlib.sha256(same.encode()).hexdigest())
+    return [f"PAYKEY#{key}" for key in keys]
+
+
+def _recorded_payment(ports: Ports, keys: list[str]) -> dict | None:
+    for key in keys:
+        item = ports.repo.store.get(key, "A")
+        if item is not None:
+            payment = ports.repo.store.get(f"PAY#{item.data['payment_id']}", "A")
+            return payment.data if payment else None
+    return None
 
 
 # credit notes -------------------------------------------------------------------------------
@@ -262,8 +287,6 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
                               {"credit_note_of": invoice.id, "reason": body.reason}, to_balance=to_balance)
         except ConflictError:
             continue
-        # the revenue schedules of the credited invoice follow the same event as any finalized document
-        publish_finalized(ports, actor, note)
         return note
     raise ConflictError("the invoice or the credit-note series kept changing; retry", code="concurrent_modification")
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import date, timedelta
 
+from shared.adapters.dynamodb import Item, Put
+from shared.billing.errors import ConflictError
 from shared.billing.models import BillingEntity, Invoice, Subscription
 from shared.billing.periods import Period
 from shared.billing.revrec import month_bounds
@@ -115,9 +118,16 @@ def notify(ports: Ports, recipients: list[str], subject: str, findings: list[dic
 
 
 def after_bill_run(ports: Ports, recipients: list[str], as_of: date, bill_run_id: str | None = None) -> list[dict]:
-    """`check_bill_run`, and the email when a contract is missing."""
+    """`check_bill_run`, and the email when a contract is missing: once per bill run (its
+    `bill_run.completed` may arrive twice: the outbox and EventBridge deliver at least once)."""
     findings = check_bill_run(ports, as_of)
     run = f" {bill_run_id}" if bill_run_id else ""
+    if bill_run_id and ports.repo.store.get(f"BR#{bill_run_id}", "RECONCILED"):
+        return findings
     notify(ports, recipients, f"Billing reconciliation: {len(findings)} contract(s) missing from the bill run{run} "
                               f"of {as_of}", findings)
+    if bill_run_id:
+        with suppress(ConflictError):  # a concurrent copy of the event marked it first
+            ports.repo.store.transact([Put(Item(f"BR#{bill_run_id}", "RECONCILED", "bill_run_reconciled",
+                                                {"findings": len(findings)}))])
     return findings

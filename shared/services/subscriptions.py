@@ -28,7 +28,7 @@ from shared.billing.periods import (
 from shared.billing.schedule import cycle_of, next_bill_date, scheduled_items
 from shared.services.billing import plans_for
 from shared.services.catalog import get_coupon, get_customer, get_plan
-from shared.services.context import Actor, Ports
+from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
 from shared.services.schemas import CouponRedeem, PlanMigration, SubscriptionCreate, TerminateRequest
 
@@ -101,20 +101,20 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
             requested_at=ports.clock.now(), requested_by=actor.name, reason="scheduled at activation (UC05)")
     sub.next_bill_date = next_bill_date(sub, {plan.plan_version: plan}, ())
     redeemed = [_redeem(ports, sub, plan, code, start, f"coupons[{i}]") for i, code in enumerate(body.coupons)]
+    data = {"subscription": sub.model_dump(mode="json")}
+    events = [ports.event(actor, "subscription.created", data)]
+    if start <= ports.clock.now().date():
+        events.append(ports.event(actor, "subscription.activated", data))
     try:
         ports.repo.create_subscription(
             sub, ports.audit(actor, "subscription.created", "subscription", sub.id, after=sub),
-            [Put(ports.repo.coupon_item(c), c.version - 1) for c in redeemed])
+            [Put(ports.repo.coupon_item(c), c.version - 1) for c in redeemed], events)
     except ConflictError:
         if redeemed:
             raise ConflictError("the subscription's external_id exists or a coupon was redeemed meanwhile; retry",
                                 param="coupons") from None
         raise ConflictError(f"a subscription with external_id '{body.external_id}' exists",
                             param="external_id") from None
-    data = {"subscription": sub.model_dump(mode="json")}
-    ports.publish(actor, "subscription.created", data)
-    if start <= ports.clock.now().date():
-        ports.publish(actor, "subscription.activated", data)
     return sub
 
 
@@ -231,11 +231,11 @@ def redeem_coupon(ports: Ports, actor: Actor, sub_id: str, body: CouponRedeem) -
     try:
         ports.repo.store.transact(
             [Put(ports.repo.subscription_item(sub), expected), Put(ports.repo.coupon_item(coupon), coupon.version - 1)],
-            [ports.audit(actor, "subscription.coupon_redeemed", "subscription", sub.id, before, sub)])
+            [ports.audit(actor, "subscription.coupon_redeemed", "subscription", sub.id, before, sub)],
+            [ports.event(actor, "subscription.updated", {"subscription": sub.model_dump(mode="json")})])
     except ConflictError:
         sub.version = expected
         raise ConflictError("the subscription or the coupon changed meanwhile; retry", param="code") from None
-    ports.publish(actor, "subscription.updated", {"subscription": sub.model_dump(mode="json")})
     return sub
 
 
@@ -268,8 +268,8 @@ def migrate_plan_version(ports: Ports, actor: Actor, sub_id: str, body: PlanMigr
     plans[target] = versions[target]
     sub.next_bill_date = next_bill_date(sub, plans, ports.repo.billed_keys(sub.id))
     ports.repo.update_subscription(sub, ports.audit(actor, "subscription.plan_version_changed", "subscription",
-                                                    sub.id, before, sub))
-    ports.publish(actor, "subscription.updated", {"subscription": sub.model_dump(mode="json")})
+                                                    sub.id, before, sub),
+                                   [ports.event(actor, "subscription.updated", {"subscription": as_updated(sub)})])
     return sub
 
 
@@ -382,14 +382,14 @@ def terminate_subscription(ports: Ports, actor: Actor, sub_id: str, body: Termin
     ended = service_end <= today
     action = "subscription.terminated" if ended else "subscription.termination_scheduled"
     changes = [(sub, before)] + _end_add_ons(ports, actor, sub, body, service_end)
-    operations, audits = [], []
+    operations, audits, events = [], [], []
     for changed, previous in changes:
         operations.append(ports.repo.subscription_put(changed))
         audits.append(ports.audit(actor, action, "subscription", changed.id, previous, changed))
-    ports.repo.store.transact(operations, audits)  # the base and its add-ons end together or not at all
+        events.append(ports.event(actor, action, {"subscription": as_updated(changed)}))
+    ports.repo.store.transact(operations, audits, events)  # the base and its add-ons end together or not at all
     for changed, _ in changes:
         changed.version += 1
-        ports.publish(actor, action, {"subscription": changed.model_dump(mode="json")})
     if any(MONTHS_IN.get(c.billing_period, 0) >= 12 for c in plan.charges if c.type == "recurring"):
         _confirm_to_ops(ports, sub, today)
     return sub

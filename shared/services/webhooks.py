@@ -171,7 +171,7 @@ def dispatch(ports: Ports, envelope: dict, post: Post | None = None, attempt: in
     """
     post, log = post or http_post, _log(ports)
     log.store_event(envelope)
-    done = log.delivered_endpoints(envelope["id"]) if attempt > 1 else set()
+    done = log.delivered_endpoints(envelope["id"])  # the event delivered again (outbox, EventBridge): at most once each
     body, retry_in = _body(envelope), retry_delay(attempt)
     failures, delivered = [], 0
     for endpoint, secret in _subscribed(ports, envelope["type"]):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -33,7 +32,6 @@ class Api(Construct):
         counters_table: dynamodb.ITable,
         idempotency_table: dynamodb.ITable,
         documents_bucket: s3.IBucket,
-        bus: events.IEventBus,
         state_machine: sfn.StateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -61,7 +59,6 @@ class Api(Construct):
                 ],
             )
         )
-        bus.grant_put_events_to(self.function)
         nag.acknowledge_table_access(self.function.role, billing_table)
         nag.acknowledge_bucket_access(self.function.role, documents_bucket, write=False)
         nag.acknowledge_wildcards(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -20,12 +19,11 @@ CALENDAR_SCHEDULE_INPUT = {"as_of": "<aws.scheduler.scheduled-time>"}
 
 class ContractCalendar(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, factory: FunctionFactory,
-                 billing_table: dynamodb.ITable, bus: events.IEventBus,
+                 billing_table: dynamodb.ITable,
                  grant_send: Callable[[iam.IGrantable], None]) -> None:
         super().__init__(scope, construct_id)
         self.function = factory.function(self, "contract_calendar")
         billing_table.grant_read_write_data(self.function)
-        bus.grant_put_events_to(self.function)  # subscription.activated / terminated / renewed ...
         nag.acknowledge_table_access(self.function.role, billing_table)
         grant_send(self.function)
         self.schedule = lambda_schedule(

@@ -1,10 +1,12 @@
-"""DynamoDB tables: BillingTable (single table + 3 GSIs), CountersTable, IdempotencyTable."""
+"""DynamoDB tables: BillingTable (single table + 3 GSIs; its stream carries the outbox, its TTL removes
+published outbox entries), CountersTable, IdempotencyTable."""
 
 from __future__ import annotations
 
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from shared.adapters.dynamodb import TTL_ATTRIBUTE
 from stacks.config import BillingConfig
 
 S = dynamodb.AttributeType.STRING
@@ -26,6 +28,9 @@ class Data(Construct):
             "BillingTable",
             partition_key=dynamodb.Attribute(name="pk", type=S),
             sort_key=dynamodb.Attribute(name="sk", type=S),
+            # the transactional outbox: every committed event reaches `outbox_publish` through the stream
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
+            time_to_live_attribute=TTL_ATTRIBUTE,
         )
         for index_name, (pk, sk) in BILLING_GSIS.items():
             self.billing_table.add_global_secondary_index(

@@ -1,4 +1,5 @@
-"""The billing event bus and its fan-out:
+"""The billing event bus, the outbox that feeds it and its fan-out:
+BillingTable's stream (new outbox items) -> outbox_publish -> EventBus (failed batches: OutboxDlq);
 rule AllBillingEvents -> WebhooksQueue (DLQ WebhooksDlq) -> webhooks_dispatch;
 and SES's events on the default bus: rule InvoiceMailEvents -> delivery_events."""
 
@@ -11,15 +12,21 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from shared.adapters.dynamodb import OUTBOX_TYPE
 from stacks import nag
 from stacks.constructs.queues import dead_letter_queue
 from stacks.function_factory import FUNCTIONS, FunctionFactory
 
 EVENT_SOURCE = "billing"
+OUTBOX_BATCH_SIZE = 100
+OUTBOX_RETRY_ATTEMPTS = 20  # then the batch's stream coordinates go to OutboxDlq (alarmed); entries stay 14 days
+# DynamoDB Streams records of new outbox items only (shared/adapters/dynamodb.py: outbox_item)
+OUTBOX_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": [OUTBOX_TYPE]}}}}
 WEBHOOKS_BATCH_SIZE = 10
 WEBHOOKS_MAX_RECEIVE_COUNT = 5  # = shared.services.webhooks.MAX_ATTEMPTS (tests/infrastructure check it)
 # SES's EventBridge detail-types for the configuration set's events
@@ -33,6 +40,36 @@ class Bus(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.event_bus = events.EventBus(self, "EventBus")
+
+
+class Outbox(Construct):
+    """The publisher of the transactional outbox: the BillingTable stream's new outbox items (the events
+    committed with their change) go onto the bus. Retried from the first failed record
+    (ReportBatchItemFailures), halves a failing batch to isolate a bad record, then gives the batch's
+    coordinates to OutboxDlq. Reads the stream only (no table data), puts events on this bus only."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, factory: FunctionFactory,
+                 billing_table: dynamodb.ITable, bus: events.IEventBus) -> None:
+        super().__init__(scope, construct_id)
+        self.dlq = dead_letter_queue(self, "OutboxDlq", of_what="the outbox stream's failed batches (alarmed)")
+        self.function = factory.function(self, "outbox_publish")
+        self.function.add_event_source(
+            sources.DynamoEventSource(
+                billing_table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=OUTBOX_BATCH_SIZE,
+                bisect_batch_on_error=True,
+                retry_attempts=OUTBOX_RETRY_ATTEMPTS,
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(self.dlq),
+                filters=[lambda_.FilterCriteria.filter(OUTBOX_FILTER)],
+            )
+        )
+        bus.grant_put_events_to(self.function)
+        nag.acknowledge_wildcards(
+            self.function.role, ["Resource::*"],
+            "dynamodb:ListStreams takes no resource (added by the DynamoDB event source); reading records "
+            "is granted on BillingTable's stream only.")
 
 
 class Webhooks(Construct):

@@ -30,6 +30,7 @@ class Monitoring(Construct):
         config: BillingConfig,
         functions: Mapping[str, lambda_.IFunction],
         webhooks_dlq: sqs.IQueue,
+        outbox_dlq: sqs.IQueue,
         state_machine: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -60,6 +61,13 @@ class Monitoring(Construct):
                 period=PERIOD, statistic="Maximum"
             ),
             "Webhook events reached WebhooksDlq after 5 receives: inspect and redrive.",
+            action,
+        )
+        self._alarm(
+            "OutboxDlqNotEmpty",
+            outbox_dlq.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            "Committed events could not be put on the bus after retries: the message names the stream "
+            "records; their outbox entries (OUTBOX#<event id>) stay in BillingTable 14 days to publish again.",
             action,
         )
         self._alarm(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -32,7 +31,6 @@ FUNCTION_PLACEHOLDERS: dict[str, str] = {
     "DeliverFunctionArn": "invoice_deliver",
     "CompleteFunctionArn": "billrun_complete",
 }
-EVENT_BUS_PLACEHOLDER = "EventBusName"
 
 SCHEDULE_EXPRESSION = "cron(0 2 * * ? *)"
 SCHEDULE_INPUT = {"as_of": "<aws.scheduler.scheduled-time>", "trigger": "schedule"}
@@ -57,7 +55,6 @@ class Workflows(Construct):
         counters_table: dynamodb.ITable,
         documents_bucket: s3.IBucket,
         email_identity: ses.EmailIdentity,
-        bus: events.IEventBus,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -69,7 +66,6 @@ class Workflows(Construct):
         invoice_account = factory.function(self, "billrun_invoice_account")
         billing_table.grant_read_write_data(invoice_account)
         counters_table.grant_read_write_data(invoice_account)
-        bus.grant_put_events_to(invoice_account)
         nag.acknowledge_table_access(invoice_account.role, billing_table)
 
         render_pdf = factory.image_function(self, "invoice_render_pdf")
@@ -86,11 +82,9 @@ class Workflows(Construct):
         # ses:SendRawEmail (SES v1) and ses:SendEmail (SES v2 SendEmail, raw content included),
         # on the MailFrom identity only.
         email_identity.grant_send_email(deliver)
-        bus.grant_put_events_to(deliver)
 
         complete = factory.function(self, "billrun_complete")
         billing_table.grant_read_write_data(complete)
-        bus.grant_put_events_to(complete)
         nag.acknowledge_table_access(complete.role, billing_table)
 
         self.task_functions: dict[str, lambda_.IFunction] = {
@@ -110,7 +104,6 @@ class Workflows(Construct):
             removal_policy=config.removal_policy,
         )
         substitutions = {key: fn.function_arn for key, fn in self.task_functions.items()}
-        substitutions[EVENT_BUS_PLACEHOLDER] = bus.event_bus_name
         self.state_machine = sfn.StateMachine(
             self,
             "BillRun",
@@ -124,7 +117,6 @@ class Workflows(Construct):
         )
         for fn in self.task_functions.values():
             fn.grant_invoke(self.state_machine)
-        bus.grant_put_events_to(self.state_machine)
         nag.acknowledge_wildcards(
             self.state_machine.role,
             ["Resource::*"],

@@ -15,7 +15,6 @@ import pytest
 
 from stacks.constructs.workflows import (
     ASL_PATH,
-    EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
 )
 
@@ -70,7 +69,7 @@ def targets(state: dict) -> list[str]:
 
 def test_placeholders_match_the_substitutions_cdk_passes(text: str) -> None:
     # Given the ASL file and the substitutions stacks/constructs/workflows.py passes
-    expected = {*FUNCTION_PLACEHOLDERS, EVENT_BUS_PLACEHOLDER}
+    expected = set(FUNCTION_PLACEHOLDERS)
     # Then the file uses exactly those placeholders
     assert set(PLACEHOLDER.findall(text)) == expected
 
@@ -164,25 +163,12 @@ def test_map_shape(asl: dict) -> None:
     assert asl["States"]["Complete"].get("End") is True
 
 
-def test_invoice_finalized_is_published_on_the_billing_bus(asl: dict) -> None:
-    publish = asl["States"]["InvoiceAccounts"]["ItemProcessor"]["States"]["PublishFinalized"]
-    assert publish["Resource"] == "arn:aws:states:::events:putEvents"
-    assert publish["ResultPath"] is None
-    (entry,) = publish["Parameters"]["Entries"]
-    assert entry["Source"] == "billing"
-    assert entry["DetailType"] == "invoice.finalized"
-    assert entry["EventBusName"] == f"${{{EVENT_BUS_PLACEHOLDER}}}"
-    detail = entry["Detail"]  # the envelope every platform event shares (events/README.md)
-    assert {k.removesuffix(".$") for k in detail} == {
-        "id", "type", "version", "occurred_at", "correlation_id", "actor", "data"}
-    assert detail["type"] == "invoice.finalized"
-    assert detail["data"] == {
-        "invoice_id.$": "$.invoice_id",
-        "customer_id.$": "$.customer_id",
-        "bill_run_id.$": "$.bill_run_id",
-        "origin": "bill_run",  # rendered and sent by the bill run: rule DocumentIssue leaves it alone
-        "pdf_key.$": "$.pdf_key",
-    }
+def test_invoice_finalized_is_not_left_to_a_step_after_delivery(asl: dict, text: str) -> None:
+    # invoice.finalized is committed with the invoice (the outbox, finalize_document): announced before
+    # the PDF is rendered and the e-mail sent, so a failed Deliver cannot leave the invoice unannounced.
+    states = asl["States"]["InvoiceAccounts"]["ItemProcessor"]["States"]
+    assert states["Deliver"]["Next"] == "AccountDone"
+    assert "events:putEvents" not in text and "PublishFinalized" not in states
 
 
 def test_uses_only_what_moto_executes(text: str, asl: dict) -> None:

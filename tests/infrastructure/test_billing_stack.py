@@ -16,7 +16,6 @@ from stacks.app import build_app
 from stacks.billing_stack import STACK_NAME
 from stacks.constructs.workflows import (
     ASL_PATH,
-    EVENT_BUS_PLACEHOLDER,
     FUNCTION_PLACEHOLDERS,
     SCHEDULE_EXPRESSION,
 )
@@ -299,9 +298,9 @@ def test_webhooks_queue_dlq_and_event_source(synth: Synthesized) -> None:
     dispatch = synth.resources[function_ids(synth)["webhooks_dispatch"]]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * dispatch["Timeout"]
 
-    (mapping,) = synth.of_type("AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [m for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}]
     props = mapping["Properties"]
-    assert props["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert props["FunctionName"] == {"Ref": function_ids(synth)["webhooks_dispatch"]}
     assert props["BatchSize"] == 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -419,14 +418,12 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "Documents/ExportsBucket": {"s3:GetObject"},  # ECB rates for previews
         "Documents/MailFrom": {"ses:SendRawEmail"},  # resend
         "Workflows/BillRun": {"states:StartExecution", "states:DescribeExecution"},
-        "Events/EventBus": {"events:PutEvents"},
     },
     "billrun_list_due": {"Data/BillingTable": {READ, RW}},
     "billrun_invoice_account": {
         "Data/BillingTable": {READ, RW},
         "Data/CountersTable": {READ, RW},
         "Documents/ExportsBucket": {"s3:GetObject"},  # the ECB rates copied there daily
-        "Events/EventBus": {"events:PutEvents"},
     },
     "invoice_render_pdf": {
         "Data/BillingTable": {READ, RW},
@@ -436,12 +433,8 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "Data/BillingTable": {READ, RW},
         "Documents/DocumentsBucket": {"s3:GetObject*"},
         "Documents/MailFrom": {"ses:SendRawEmail"},
-        "Events/EventBus": {"events:PutEvents"},
     },
-    "billrun_complete": {
-        "Data/BillingTable": {READ, RW},
-        "Events/EventBus": {"events:PutEvents"},
-    },
+    "billrun_complete": {"Data/BillingTable": {READ, RW}},
     "webhooks_dispatch": {
         "Data/BillingTable": {READ, RW},  # stored events and delivery attempts, for replay
         "Webhooks/WebhooksQueue": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
@@ -480,6 +473,40 @@ def test_least_privilege_grants(synth: Synthesized, name: str) -> None:
         assert not {a for a in bucket if a.startswith(("s3:Put", "s3:Delete"))}, name
 
 
+def test_only_the_outbox_publisher_puts_events_on_the_bus(synth: Synthesized) -> None:
+    """A use case commits its events (the outbox); no function publishes after its commit."""
+    bus = synth.id_of("Events/EventBus")
+    putting = {name for name, logical_id in function_ids(synth).items()
+               if "events:PutEvents" in actions_on(role_statements(
+                   synth, synth.resources[logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]), bus)}
+    assert putting == {"outbox_publish"}
+
+
+def test_outbox_publisher_reads_the_billing_table_stream_of_new_outbox_items(synth: Synthesized) -> None:
+    table = synth.props("Data/BillingTable")
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    function_id = function_ids(synth)["outbox_publish"]
+    (mapping,) = [r["Properties"] for r in synth.resources.values()
+                  if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                  and r["Properties"]["FunctionName"] == {"Ref": function_id}]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [synth.id_of("Data/BillingTable"), "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True and mapping["MaximumRetryAttempts"] > 0
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [synth.id_of("Outbox/OutboxDlq"), "Arn"]}
+    (pattern,) = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["outbox"]}}}}
+    statements = role_statements(synth, synth.resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0])
+    on_table = actions_on(statements, synth.id_of("Data/BillingTable"))
+    assert on_table and all(a in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                                  "dynamodb:ListStreams") for a in on_table), on_table  # the stream, no item
+    alarm = synth.props("Monitoring/OutboxDlqNotEmpty")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {
+        "Fn::GetAtt": [synth.id_of("Outbox/OutboxDlq"), "QueueName"]}}]
+
+
 # -- workflows ------------------------------------------------------------------------------------
 
 
@@ -490,8 +517,7 @@ def test_state_machine_definition_is_the_asl_file_with_its_substitutions(
     assert props["StateMachineType"] == "STANDARD"
     assert props["DefinitionString"] == ASL_PATH.read_text(encoding="utf-8")
     substitutions = props["DefinitionSubstitutions"]
-    assert set(substitutions) == {*FUNCTION_PLACEHOLDERS, EVENT_BUS_PLACEHOLDER}
-    assert substitutions[EVENT_BUS_PLACEHOLDER] == {"Ref": synth.id_of("Events/EventBus")}
+    assert set(substitutions) == set(FUNCTION_PLACEHOLDERS)
     ids = function_ids(synth)
     for key, name in FUNCTION_PLACEHOLDERS.items():
         assert substitutions[key] == {"Fn::GetAtt": [ids[name], "Arn"]}, key
@@ -510,7 +536,8 @@ def test_state_machine_role_invokes_exactly_the_task_functions(synth: Synthesize
     }
     ids = function_ids(synth)
     assert invoked == {ids[name] for name in FUNCTION_PLACEHOLDERS.values()}
-    assert "events:PutEvents" in actions_on(statements, synth.id_of("Events/EventBus"))
+    # invoice.finalized leaves through the outbox with the invoice, not from a state after Deliver
+    assert actions_on(statements, synth.id_of("Events/EventBus")) == set()
 
 
 def test_daily_schedule_starts_the_bill_run(synth: Synthesized) -> None:
@@ -561,7 +588,7 @@ def test_alarms_notify_the_encrypted_topic(synth: Synthesized) -> None:
     topic_id = synth.id_of("Monitoring/AlarmTopic")
     assert "KmsMasterKeyId" in synth.resources[topic_id]["Properties"]
     alarms = synth.of_type("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 3 + len(FUNCTIONS)
+    assert len(alarms) == 4 + len(FUNCTIONS)
     watched = {}
     for alarm in alarms.values():
         props = alarm["Properties"]
@@ -569,7 +596,7 @@ def test_alarms_notify_the_encrypted_topic(synth: Synthesized) -> None:
         assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
         watched[props["MetricName"]] = watched.get(props["MetricName"], 0) + 1
     assert watched == {
-        "ApproximateNumberOfMessagesVisible": 1,
+        "ApproximateNumberOfMessagesVisible": 2,  # WebhooksDlq, OutboxDlq
         "ExecutionsFailed": 1,
         "MissingContracts": 1,
         "Errors": len(FUNCTIONS),

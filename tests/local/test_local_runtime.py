@@ -340,3 +340,51 @@ def test_the_cli_talks_to_a_running_platform(runtime, capsys, monkeypatch):
     up = parser.parse_args(["local", "up", "--port", "3001", "--data", "d", "--clock",
                             "2025-04-01", "--moto-port", "5001"])
     assert (up.port, up.data, up.clock, up.moto_port) == (3001, "d", "2025-04-01", 5001)
+
+
+# -- DynamoDB Streams (the outbox) -------------------------------------------------------------
+
+def _stream_items(key: str) -> list[dict]:
+    return [r for e in calls("stream_consumer") for r in e["Records"] if r["dynamodb"]["Keys"]["pk"]["S"] == key]
+
+
+def test_the_table_stream_delivers_committed_outbox_items_only(runtime):
+    ddb, table = runtime.clients("dynamodb"), runtime.env["BILLING_TABLE"]
+    started = time.perf_counter()
+    ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "S#change"}, "sk": {"S": "A"}, "type": {"S": "thing"}}}},
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "S#event"}, "sk": {"S": "A"}, "type": {"S": "outbox"}}}}])
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):  # rolled back: never on the stream
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "S#rolled-back"}, "sk": {"S": "A"},
+                                                  "type": {"S": "outbox"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "S#change"}, "sk": {"S": "A"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}}])
+    ddb.put_item(TableName=table, Item={"pk": {"S": "S#event"}, "sk": {"S": "A"}, "type": {"S": "outbox"},
+                                        "v": {"S": "2"}})  # MODIFY: filtered out
+    ddb.put_item(TableName=table, Item={"pk": {"S": "S#after"}, "sk": {"S": "A"}, "type": {"S": "outbox"}})
+    (record,) = wait_for(lambda: _stream_items("S#event"))
+    wait_for(lambda: _stream_items("S#after"))
+    assert time.perf_counter() - started < 2
+    assert (record["eventName"], record["eventSource"], record["eventVersion"]) == ("INSERT", "aws:dynamodb", "1.1")
+    assert record["eventSourceARN"].startswith(f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/")
+    assert record["dynamodb"]["NewImage"] == {"pk": {"S": "S#event"}, "sk": {"S": "A"}, "type": {"S": "outbox"}}
+    assert record["dynamodb"]["StreamViewType"] == "NEW_IMAGE"
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], float)
+    assert _stream_items("S#change") == [] and _stream_items("S#rolled-back") == []
+    assert len(_stream_items("S#event")) == 1
+
+
+def test_a_reported_stream_record_is_retried_then_its_batch_goes_to_the_dlq(runtime):
+    ddb, table = runtime.clients("dynamodb"), runtime.env["BILLING_TABLE"]
+    for key, extra in (("P#ok", {}), ("P#poison", {"poison": {"S": "1"}}), ("P#next", {})):
+        ddb.put_item(TableName=table, Item={"pk": {"S": key}, "sk": {"S": "A"}, "type": {"S": "outbox"}, **extra})
+    sqs = runtime.clients("sqs")
+    url = sqs.get_queue_url(QueueName=runtime.physical_id("StreamDlq").split("/")[-1])["QueueUrl"]
+    (message,) = wait_for(lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages"), timeout=20)
+    info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    poison = _stream_items("P#poison")
+    assert len(poison) == 3  # the first attempt and two retries (MaximumRetryAttempts 2)
+    assert info["startSequenceNumber"] == poison[0]["dynamodb"]["SequenceNumber"]
+    wait_for(lambda: _stream_items("P#next"))  # the stream goes on after the batch is given up
+    assert len(_stream_items("P#ok")) == 1  # before the failed record: checkpointed, not sent again

@@ -18,6 +18,7 @@ from shared.adapters.clock import FixedClock
 from shared.adapters.dynamodb import DynamoStore, Item, Put
 from shared.adapters.repository import Repository
 from shared.billing.models import Customer, Invoice, InvoiceLine, PartySnapshot
+from shared.services import outbox
 from shared.services.context import SYSTEM, Ports
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -26,21 +27,53 @@ AT = datetime(2025, 4, 1, 2, 0, 5, tzinfo=UTC)
 
 
 class Recorded:
+    """The event bus: what the outbox publisher put on it; `failing` refuses every PutEvents."""
+
     def __init__(self):
         self.events: list[dict] = []
+        self.failing = False
 
-    def publish(self, events: list[dict]) -> None:
+    def put(self, events: list[dict]) -> list[int]:
+        if self.failing:
+            raise ConnectionError("EventBridge is unreachable")
         self.events += events
+        return []
 
 
 @dataclass
 class World:
     ports: Ports
     clock: FixedClock
+    stream_position: str | None = None  # the last stream record the outbox publisher took (Lambda's checkpoint)
 
     def sent(self) -> list:
         """moto's record of every SendRawEmail: `.destinations`, `.raw_data`, `.id`."""
         return list(ses_backends[ACCOUNT][REGION].sent_messages)
+
+    def stream_records(self, after: str | None = None) -> list[dict]:
+        """BillingTable's stream (DynamoDB Streams records, as Lambda receives them), after a sequence number."""
+        # botocore 1.44 addresses streams at <account>.streams-ddb.<region>: moto answers the classic endpoint
+        streams = boto3.client("dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com")
+        arn = boto3.client("dynamodb").describe_table(TableName="billing")["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after else \
+            {"ShardIteratorType": "TRIM_HORIZON"}
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, **position)["ShardIterator"]
+        return streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+
+    def outbox(self) -> list[dict]:
+        """Every event committed so far (the outbox entries on the stream), in commit order."""
+        return [envelope for _, envelope in outbox.outbox_entries(self.stream_records())]
+
+    def publish_outbox(self) -> list[str]:
+        """What `outbox_publish` does with the stream's new records, with Lambda's checkpoint: a reported
+        failure leaves the stream at that record, to be retried. Returns the failed sequence numbers."""
+        records = self.stream_records(self.stream_position)
+        failed = outbox.publish_records(self.ports.publisher, records)
+        done = [r for r in records if not failed or int(r["dynamodb"]["SequenceNumber"]) < int(failed[0])]
+        if done:
+            self.stream_position = done[-1]["dynamodb"]["SequenceNumber"]
+        return failed
 
 
 def _tables(client) -> None:
@@ -48,6 +81,7 @@ def _tables(client) -> None:
                ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")]
     client.create_table(
         TableName="billing", BillingMode="PAY_PER_REQUEST", AttributeDefinitions=strings,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[{
             "IndexName": f"gsi{n}", "Projection": {"ProjectionType": "ALL"},

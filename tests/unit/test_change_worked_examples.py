@@ -67,7 +67,7 @@ def test_stripe_downgrade_halfway_gives_a_credit_proration(world):
     actions.change_plan(world.ports, SYSTEM, sub.id, PlanChangeRequest(plan_code="basic"))
     invoice = bill(world, acme, "2025-06-16")
     assert sorted(amounts(invoice)) == [("proration", Decimal("-10.00")), ("recurring", Decimal("5.00"))]
-    assert "subscription.downgraded" in [e["type"] for e in world.ports.published]
+    assert "subscription.downgraded" in [e["type"] for e in world.outbox()]
 
 
 def test_month_end_anchor_change_in_february_of_a_leap_year(world):

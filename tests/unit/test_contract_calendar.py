@@ -34,7 +34,7 @@ def mails(world) -> list[email.message.EmailMessage]:
 
 
 def events(world, kind: str) -> list[dict]:
-    return [e for e in world.ports.published if e["type"] == kind]
+    return [e for e in world.outbox() if e["type"] == kind]
 
 
 def test_a_future_subscription_is_activated_on_its_day_once(world):

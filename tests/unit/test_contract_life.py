@@ -89,7 +89,7 @@ def test_stripe_upgrade_halfway_credits_the_unused_half_and_charges_the_new_half
     assert "15 of the 30 days billed for 10.00" in credit.proration
     assert amounts(bill(world, acme, "2025-05-01")) == [("recurring", Decimal("20.00"))]
     assert bill(world, acme, "2025-05-01") is None  # nothing twice
-    events = [e["type"] for e in world.ports.published]
+    events = [e["type"] for e in world.outbox()]
     assert "subscription.upgraded" in events
 
 

@@ -158,7 +158,7 @@ def test_a_finalized_invoice_is_not_merged_or_split_but_re_billed(world):
     stored = world.ports.repo.get_invoice(final.id)
     assert (stored.status, stored.amount_remaining, stored.replaced_by) == ("paid", Decimal("0.00"), [copy.id])
     assert content_hash(stored) == stored.content_hash  # re-billing changes no finalized content
-    kinds = [e["data"].get("origin") for e in world.ports.publisher.events if e["type"] == "invoice.finalized"]
+    kinds = [e["data"].get("origin") for e in world.outbox() if e["type"] == "invoice.finalized"]
     assert kinds == ["api", "api"]  # the invoice, then its credit note: both rendered and sent by document_issue
 
 

@@ -102,7 +102,9 @@ def mark_uncollectible(invoice_id: str, body: StatusChange) -> Invoice:
 @router.post("/v1/payments", tags=["payments"], responses={201: {"description": "recorded"}})
 def record_payment(body: PaymentCreate) -> Response[Payment]:
     """A payment received outside the platform, against an invoice."""
-    payment = lifecycle.record_payment(ports(router), actor(router), body)
+    headers = router.current_event.headers or {}
+    key = next((v for k, v in headers.items() if k.lower() == "idempotency-key"), None)
+    payment = lifecycle.record_payment(ports(router), actor(router), body, request_key=key)
     return Response(status_code=201, body=Payment(**payment), content_type="application/json")
 
 
