@@ -632,7 +632,8 @@ class RulesTaxProvider:
         return [(amount, rate) for amount, (_, rate) in zip(amounts, segments, strict=True)]
 
     def _compute(self, components: list[tuple[TaxableLine, list[_Component]]], currency: str, rounding: Rounding,
-                 when: Callable[[TaxableLine], tuple[date, str] | None]) -> tuple[list[TaxLine], dict[int, list[TaxLine]]]:
+                 when: Callable[[TaxableLine], tuple[date, str] | None],
+                 ) -> tuple[list[TaxLine], dict[int, list[TaxLine]]]:
         # taxable amount per (line, tax key); a key is (name, jurisdiction, rate, category, reason)
         taxable: dict[tuple[int, tuple], Decimal] = {}
         for line, comps in components:
