@@ -5,10 +5,11 @@ and return the same `TaxResult`.
 
 Conventions
 - Rates are fractions (`Decimal("0.2")` is 20 %). Each rate table row says from which day it applies.
-- Rate changes inside a line's service period: the line's taxable amount is split by days of its
-  service period `[period_start, period_end)` and each part is taxed at its rate (`rate_date="service_period"`,
-  the default). `rate_date="invoice_date"` instead applies the rate in force on the invoice date (the
-  CRA/Revenu Québec general transitional rule keys on when the tax becomes payable).
+- Rate changes: each jurisdiction's time-of-supply rule (`TimeOfSupply`, `DEFAULT_TIME_OF_SUPPLY`) picks
+  the day whose rate applies to the whole line: Canada and the UK the earlier of the invoice date and a
+  payment made before it; the EU and Japan the day the supply is completed (the line's last day of
+  service). `"days"` (the UK's election to apportion) splits the line by days of its service period
+  instead. Sources: shared/billing/README.md, "Tax time of supply".
 - Rounding is explicit and chosen per jurisdiction (`Rounding`): per invoice and tax rate (default
   everywhere: EN 16931 BR-CO-17, Revenu Québec, Japan's qualified-invoice rule) or per line, half up at
   the currency's minor unit. Every `TaxResult` states the rule it applied in `rounding`.
@@ -24,9 +25,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Literal, Protocol
 
@@ -89,6 +90,9 @@ class TaxRequest:
     invoice_date: date
     lines: tuple[TaxableLine, ...]
     document_id: str | None = None
+    # the day the consideration was paid when that was before the invoice date (a prepayment); a
+    # payment on or after the invoice date changes nothing (see `tax_date`)
+    payment_date: date | None = None
 
 
 @dataclass
@@ -214,6 +218,52 @@ def rate_segments(schedule: RateSchedule, period: Period) -> list[tuple[Period, 
     cuts = [change.effective for change in schedule if period.start < change.effective < period.end]
     bounds = [period.start, *cuts, period.end]
     return [(Period(a, b), rate_on(schedule, a)) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Time of supply: which day's rate applies to a line when the rate changes
+# ---------------------------------------------------------------------------------------------
+
+TimeOfSupply = Literal["invoice_or_payment", "supply_completed", "invoice_date", "days"]
+TIME_OF_SUPPLY_RULES: tuple[str, ...] = ("invoice_or_payment", "supply_completed", "invoice_date", "days")
+
+# Per jurisdiction ("EU" for every member state unless one is named); sources in shared/billing/README.md.
+DEFAULT_TIME_OF_SUPPLY: dict[str, TimeOfSupply] = {
+    # Excise Tax Act s.168(1) and s.152(1); CRA GST/HST Notice 342 (Nova Scotia, 2025-04-01)
+    "CA": "invoice_or_payment",
+    # VAT Act 1994 s.6(4); VAT Regulations 1995 reg. 90 (continuous supplies of services)
+    "GB": "invoice_or_payment",
+    # Directive 2006/112/EC art. 63, 64(1), 93; art. 95 adjustment of payments on account (DE: s.27(1) UStG)
+    "EU": "supply_completed",
+    # Consumption Tax Act: the rate in force when the supply is made (completed); NTA Q&A for 2019-10-01
+    "JP": "supply_completed",
+    # sales tax: the invoice date (engines are sent the invoice date)
+    "US": "invoice_date",
+}
+
+
+def tax_date(rule: TimeOfSupply, line: TaxableLine, invoice_date: date,
+             payment_date: date | None = None) -> tuple[date, str] | None:
+    """The day whose rate applies to the whole of `line` under `rule`, with the request field that gave
+    it (for errors); None for `"days"` (the line is split by days of its service period).
+
+    - `invoice_or_payment`: the earlier of the invoice date and the payment date (CA: tax is payable when
+      the consideration is paid or becomes due, whichever is earlier; UK: the actual tax point);
+    - `supply_completed`: the line's last day of service, `period_end - 1` (EU: the chargeable event at
+      the end of the period a statement of account covers; Japan: the completion of the service);
+    - `invoice_date`: the invoice date.
+    """
+    if rule == "days":
+        return None
+    if rule == "invoice_or_payment":
+        if payment_date is not None and payment_date < invoice_date:
+            return payment_date, "payment_date"
+        return invoice_date, "invoice_date"
+    if rule == "supply_completed":
+        return line.period_end - timedelta(days=1), f"lines[{line.index}].period_end"
+    if rule == "invoice_date":
+        return invoice_date, "invoice_date"
+    raise ValueError(f"time of supply is one of {TIME_OF_SUPPLY_RULES}, not {rule!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,13 +471,16 @@ class RulesTaxProvider:
     - Japan: consumption tax 10 % when `japan_consumption_tax`, else a 0 % O line and a note;
     - US: refused (a tax engine is required); other combinations: refused unless the buyer's country is in
       `outside_scope_countries` (the seller declares its supplies there outside the scope of its tax).
+
+    `time_of_supply` overrides `DEFAULT_TIME_OF_SUPPLY` per jurisdiction ("GB", "CA", "JP", "EU" or one member
+    state), e.g. `{"GB": "days"}` for a UK supplier that elects to apportion across a rate change.
     """
 
     name = "rules"
 
     def __init__(self, japan_consumption_tax: bool = True, *, tax_codes: Mapping[str, RateCategory] | None = None,
                  rounding: Mapping[str, Rounding] | None = None, outside_scope_countries: Iterable[str] = (),
-                 rate_date: Literal["service_period", "invoice_date"] = "service_period"):
+                 time_of_supply: Mapping[str, TimeOfSupply] | None = None):
         self.japan_consumption_tax = japan_consumption_tax
         self.tax_codes = {code: code for code in RATE_CATEGORIES} | dict(tax_codes or {})
         unknown = {code: cat for code, cat in self.tax_codes.items() if cat not in RATE_CATEGORIES}
@@ -435,9 +488,10 @@ class RulesTaxProvider:
             raise ValueError(f"tax codes map onto {RATE_CATEGORIES}, not {unknown}")
         self.rounding = DEFAULT_ROUNDING | dict(rounding or {})
         self.outside_scope_countries = frozenset(outside_scope_countries)
-        if rate_date not in ("service_period", "invoice_date"):
-            raise ValueError(f"rate_date is 'service_period' or 'invoice_date', not {rate_date!r}")
-        self.rate_date = rate_date
+        self.time_of_supply = DEFAULT_TIME_OF_SUPPLY | dict(time_of_supply or {})
+        unknown_rules = {key: rule for key, rule in self.time_of_supply.items() if rule not in TIME_OF_SUPPLY_RULES}
+        if unknown_rules:
+            raise ValueError(f"time of supply rules are {TIME_OF_SUPPLY_RULES}, not {unknown_rules}")
 
     # -- entry point ----------------------------------------------------------------------------
 
@@ -450,7 +504,12 @@ class RulesTaxProvider:
         scenario = self._scenario(request)
         rounding = self._rounding_for(scenario.rounding_key)
         components = [(line, self._components(scenario, request, line)) for line in lines]
-        tax_lines, line_taxes = self._compute(components, currency, rounding, request.invoice_date)
+        if request.payment_date is not None and not isinstance(request.payment_date, date):
+            raise ValidationError("payment_date is a date", param="payment_date")
+        when = self._time_of_supply_for(scenario.rules)
+        tax_lines, line_taxes = self._compute(components, currency, rounding,
+                                              lambda line: tax_date(when, line, request.invoice_date,
+                                                                    request.payment_date))
         return TaxResult(tax_lines=tax_lines, line_taxes=line_taxes, notes=list(scenario.notes),
                          rounding=rounding.describe(currency), provider=self.name)
 
@@ -532,6 +591,13 @@ class RulesTaxProvider:
             raise ValidationError(f"unknown tax code '{tax_code}' (known: {sorted(self.tax_codes)})", param=param)
         return self.tax_codes[tax_code]
 
+    def _time_of_supply_for(self, key: str) -> TimeOfSupply:
+        if key in self.time_of_supply:
+            return self.time_of_supply[key]
+        if key in EU_MEMBER_STATES:
+            return self.time_of_supply["EU"]
+        return "invoice_date"  # no rate table for other keys: the rule is never used
+
     def _rounding_for(self, key: str) -> Rounding:
         if key in self.rounding:
             return self.rounding[key]
@@ -542,15 +608,17 @@ class RulesTaxProvider:
     # -- amounts ------------------------------------------------------------------------------
 
     def _pieces(self, line: TaxableLine, component: _Component, currency: str,
-                invoice_date: date) -> list[tuple[Decimal, Decimal]]:
-        """(taxable amount, rate) parts of a line for one tax: split by days at rate changes."""
+                when: tuple[date, str] | None) -> list[tuple[Decimal, Decimal]]:
+        """(taxable amount, rate) parts of a line for one tax: the whole line at the rate in force on the
+        time-of-supply day `when` (day, field it comes from), or, when None, split by days at rate changes."""
         if component.schedule is None:
             return [(line.amount, ZERO)]
         where = f"{component.name} of {component.jurisdiction}"
-        if self.rate_date == "invoice_date":
-            rate = rate_on(component.schedule, invoice_date)
+        if when is not None:
+            day, param = when
+            rate = rate_on(component.schedule, day)
             if rate is None:
-                raise ValidationError(f"no {where} rate known on {invoice_date}", param="invoice_date")
+                raise ValidationError(f"no {where} rate known on {day}", param=param)
             return [(line.amount, rate)]
         period = Period(line.period_start, line.period_end)
         segments = rate_segments(component.schedule, period)
@@ -564,12 +632,13 @@ class RulesTaxProvider:
         return [(amount, rate) for amount, (_, rate) in zip(amounts, segments, strict=True)]
 
     def _compute(self, components: list[tuple[TaxableLine, list[_Component]]], currency: str, rounding: Rounding,
-                 invoice_date: date) -> tuple[list[TaxLine], dict[int, list[TaxLine]]]:
+                 when: Callable[[TaxableLine], tuple[date, str] | None],
+                 ) -> tuple[list[TaxLine], dict[int, list[TaxLine]]]:
         # taxable amount per (line, tax key); a key is (name, jurisdiction, rate, category, reason)
         taxable: dict[tuple[int, tuple], Decimal] = {}
         for line, comps in components:
             for component in comps:
-                for amount, rate in self._pieces(line, component, currency, invoice_date):
+                for amount, rate in self._pieces(line, component, currency, when(line)):
                     key = (component.name, component.jurisdiction, rate, component.category,
                            component.exemption_reason)
                     taxable[(line.index, key)] = taxable.get((line.index, key), ZERO) + amount

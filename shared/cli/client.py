@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,11 +20,22 @@ class ApiResponse:
         return json.loads(self.body)
 
 
+# Seconds a request may take before the client gives up: generous, because a local platform on a busy
+# machine (tests beside another suite) answers slowly, and a timeout there is a false failure.
+TIMEOUT_ENV = "BILLING_API_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 120.0
+
+
+def default_timeout() -> float:
+    """`BILLING_API_TIMEOUT` (seconds) when set, else 120."""
+    return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SECONDS)
+
+
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 60):
+    def __init__(self, base_url: str, api_key: str, timeout: float | None = None):
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
-        self.timeout = timeout
+        self.timeout = default_timeout() if timeout is None else timeout
 
     def request(self, method: str, path: str, body=None, headers: dict | None = None,
                 params: dict | None = None) -> ApiResponse:

@@ -43,7 +43,8 @@ class HttpAdapter:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: only when it runs
+            self.server.shutdown()
         self.server.server_close()
 
     # -- one request -----------------------------------------------------------------

@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
+from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 from moto.ses.models import RawMessage, ses_backends
 
@@ -44,6 +44,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CLOCK_DIR = Path(tempfile.gettempdir()) / f"billing-local-{os.getpid()}"
 _port: int | None = None
 FUNCTION = "AWS::Lambda::Function"
+# How long stopping waits for a poller busy with a message: a ceiling, not a pause (it returns as soon as
+# the poller is done). Generous: a loaded machine can take many seconds per handler.
+STOP_CEILING_SECONDS = float(os.environ.get("BILLING_LOCAL_STOP_TIMEOUT", "120"))
 WARM_UP = {"s3": "list_buckets", "ssm": "describe_parameters", "cloudformation": "list_stacks",
            "lambda": "list_functions", "stepfunctions": "list_state_machines",
            "dynamodb": "list_tables", "sqs": "list_queues", "events": "list_event_buses",
@@ -99,6 +102,9 @@ class LocalRuntime:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> LocalRuntime:
+        """Start moto, deploy the stack, start the pollers, the clock and the REST API. When any step
+        fails, everything started so far is stopped and the runtime unregistered before the error
+        is raised, so another runtime can start in this process."""
         if LocalRuntime._active is not None:
             raise RuntimeError("a LocalRuntime is already running in this process")
         LocalRuntime._active = self
@@ -117,9 +123,13 @@ class LocalRuntime:
             if self.register_api_key:
                 self._register_api_key()
             if self.port is not None:
-                self.http = HttpAdapter(self, self.port).start()
+                self.http = HttpAdapter(self, self.port)
+                self.http.start()
         except BaseException:
-            self.stop(snapshot=False)
+            try:
+                self.stop(snapshot=False)
+            except Exception:  # the start-up error is the one to report; the teardown's is logged
+                log.exception("the local runtime failed to start and did not stop cleanly")
             raise
         self.started_in = time.perf_counter() - began
         log.info("local platform up in %.1f s (%s)", self.started_in,
@@ -127,34 +137,52 @@ class LocalRuntime:
         return self
 
     def stop(self, snapshot: bool = True) -> None:
+        """Stop what this runtime started. Every step runs even when one before it failed, and the
+        runtime is unregistered last whatever happened; the first failure is raised afterwards."""
         if LocalRuntime._active is not self:
             return
+        failures: list[Exception] = []
+
+        def attempt(step: str, action: Callable[[], object]) -> None:
+            try:
+                action()
+            except Exception as error:
+                log.warning("stopping the local runtime: %s failed: %s", step, error)
+                failures.append(error)
+
         try:
             for poller in self._pollers:  # what was committed reaches the bus before the state is saved
                 if isinstance(poller, StreamPoller) and not poller.caught_up(timeout=5):
                     log.warning("%s did not catch up before the stop", poller.name)
             if snapshot and self.data_dir and self.deployment:
-                counts = persistence.snapshot(self.clients, self.deployment, self.data_dir,
-                                              self.clock, self.api_key)
-                log.info("saved to %s: %s", self.data_dir, counts)
-        finally:
+                attempt("snapshot", self._snapshot)
             self._stop.set()
             if self.http:
-                self.http.stop()
-            events.clear()
-            ses.clear()
+                attempt("REST API", self.http.stop)
+            attempt("event delivery", events.clear)
+            attempt("SES events", ses.clear)
             for poller in self._pollers:
-                poller.join(timeout=5)
+                attempt(poller.name, lambda poller=poller: _join(poller, STOP_CEILING_SECONDS))
             if self._pool:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+                attempt("async pool", lambda: self._pool.shutdown(wait=False, cancel_futures=True))
             if self._server:
-                requests.post(f"{self.endpoint}/moto-api/reset", timeout=10)
-                self._server.stop()
-            self._restore_env()
-            self.clock.path.unlink(missing_ok=True)
-            with suppress(OSError):
-                self.clock.path.parent.rmdir()
+                attempt("moto reset", moto_api_backend.reset)  # in process: no HTTP call to time out
+                attempt("moto server", self._server.stop)
+            attempt("environment", self._restore_env)
+            attempt("clock file", self._remove_clock_file)
+        finally:
             LocalRuntime._active = None
+        if failures:
+            raise failures[0]
+
+    def _snapshot(self) -> None:
+        counts = persistence.snapshot(self.clients, self.deployment, self.data_dir, self.clock, self.api_key)
+        log.info("saved to %s: %s", self.data_dir, counts)
+
+    def _remove_clock_file(self) -> None:
+        self.clock.path.unlink(missing_ok=True)
+        with suppress(OSError):
+            self.clock.path.parent.rmdir()
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
@@ -219,7 +247,7 @@ class LocalRuntime:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
         warnings.filterwarnings("ignore", "Tried to parse", UserWarning)  # moto logs it too
         port = self.moto_port or _process_port()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server = _MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
         self.endpoint = f"http://127.0.0.1:{port}"
         self._set_env({
@@ -233,9 +261,8 @@ class LocalRuntime:
             "BILLING_LOCAL": "1",
             "BILLING_CLOCK_FILE": str(self.clock.path),
         })
-        # before anything exists: machines created earlier never execute
-        requests.post(f"{self.endpoint}/moto-api/config", timeout=10,
-                      json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
+        # before anything exists: machines created earlier never execute (in process, as POST /moto-api/config)
+        moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}})
         self.clients = Clients(self.endpoint, REGION)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="local-async")
         cfn.apply()
@@ -247,10 +274,12 @@ class LocalRuntime:
     def _deploy(self) -> None:
         warm_up = threading.Thread(target=self._warm_up, daemon=True)
         warm_up.start()
-        with self._timed("synth"):
-            build_app = self.app_factory or _stack_app()
-            template, manifest, assembly = synthesize(build_app, self.stack_name)
-        warm_up.join()
+        try:
+            with self._timed("synth"):
+                build_app = self.app_factory or _stack_app()
+                template, manifest, assembly = synthesize(build_app, self.stack_name)
+        finally:
+            warm_up.join()
         with self._timed("deploy"):
             publish_assets(self.clients("s3"), self.clients("ssm"), manifest, assembly)
             self.deployment = deploy(self.clients("cloudformation"), self.stack_name, template)
@@ -340,6 +369,35 @@ class LocalRuntime:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
+
+
+class _MotoServer(ThreadedMotoServer):
+    """moto's threaded server, whose `start()` raises when the server cannot be made (a port taken
+    meanwhile) instead of waiting forever for a ready signal that never comes."""
+
+    _error: BaseException | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            super()._server_entry()
+        except BaseException as error:
+            self._error = error
+            self._server_ready_event.set()
+
+    def start(self) -> None:
+        super().start()
+        if self._error is not None:
+            raise RuntimeError(f"moto's server did not start: {self._error}") from self._error
+
+    def stop(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            super().stop()
+
+
+def _join(thread: threading.Thread, ceiling: float) -> None:
+    thread.join(timeout=ceiling)
+    if thread.is_alive():
+        raise RuntimeError(f"{thread.name} still running after {ceiling:.0f} s")
 
 
 def _stack_app() -> Callable:

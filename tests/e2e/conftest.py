@@ -14,10 +14,12 @@ from shared.local.runtime import LocalRuntime
 def platform(tmp_path_factory, monkeypatch_module):
     home = tmp_path_factory.mktemp("billing-home")
     runtime = LocalRuntime(clock="2025-03-01T00:00:00Z", api_key="sk_local_e2e", time_scale=0.01).start()
-    (home / "runtime.json").write_text(json.dumps(runtime.info()))
-    monkeypatch_module.setenv("BILLING_HOME", str(home))
-    yield runtime
-    runtime.stop()
+    try:  # whatever fails from here on, the runtime stops: the next module can start its own
+        (home / "runtime.json").write_text(json.dumps(runtime.info()))
+        monkeypatch_module.setenv("BILLING_HOME", str(home))
+        yield runtime
+    finally:
+        runtime.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared.services.webhooks import sign
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -78,13 +79,12 @@ def test_resend_to_another_address_with_the_pay_link(platform, api, invoice, mon
 def test_ses_events_come_back_as_the_mailbox_simulator_decides(platform, api, invoice):
     to = ["bounce@simulator.amazonses.com", "complaint@simulator.amazonses.com", "success@simulator.amazonses.com"]
     resent = api.ok(api.post(f"/invoices/{invoice['id']}/resend", {"to": to}))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def outcomes():
         log = [e for e in api.ok(api.get(f"/invoices/{invoice['id']}/deliveries"))["data"]
                if e.get("message_id") == resent["message_id"] and e["status"] != "sent"]
-        if {e["status"] for e in log} >= {"delivered", "bounced", "complained"}:
-            break
-        time.sleep(0.2)
+        return log if {e["status"] for e in log} >= {"delivered", "bounced", "complained"} else None
+
+    log = wait_for(outcomes, what="SES delivery, bounce and complaint events")
     by_status = {e["status"]: e for e in log}
     assert set(by_status) == {"delivered", "bounced", "complained"}, log
     assert by_status["bounced"]["recipients"] == ["bounce@simulator.amazonses.com"]
@@ -112,11 +112,8 @@ class FlakyReceiver(BaseHTTPRequestHandler):
         pass
 
 
-def wait_for(count: int, received: list, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while len(received) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(received) >= count, f"{len(received)} of {count} requests in {seconds} s"
+def wait_for_requests(count: int, received: list) -> None:
+    wait_for(lambda: len(received) >= count, what=f"{count} requests (got {len(received)})")
 
 
 def test_a_failing_receiver_gets_the_event_again_until_it_answers_then_replay(platform, api, invoice):
@@ -127,7 +124,7 @@ def test_a_failing_receiver_gets_the_event_again_until_it_answers_then_replay(pl
                                                          "events": ["customer.created"]}))
         api.ok(api.post("/customers", {"name": "Hooked Corp", "email": "ap@hooked.example", "country": "US",
                                        "region": "US-NY", "currency": "USD"}))
-        wait_for(3, FlakyReceiver.received)
+        wait_for_requests(3, FlakyReceiver.received)
         time.sleep(0.5)  # a fourth delivery would come about as fast as the retries did
         assert len(FlakyReceiver.received) == 3
         bodies = {body for _, body in FlakyReceiver.received}

@@ -11,13 +11,14 @@ import io
 import shutil
 import struct
 import subprocess
-import time
 import zlib
 from email import policy
 
 import pytest
 from lxml import etree
 from pypdf import PdfReader
+
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -43,16 +44,16 @@ def emails(platform) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(raw, policy=policy.default) for raw in platform.sent_emails()]
 
 
-def issued_pdf(api, path: str, seconds: float = 30) -> bytes:
+def issued_pdf(api, path: str) -> bytes:
     """The PDF of record, once `document_issue` (on the invoice.finalized event) has stored it."""
-    deadline = time.monotonic() + seconds
-    while True:
+    def stored():
         response = api.get(path)
         if response.status == 200:
             return response.body
         assert response.status == 404 and response.json()["error"]["code"] == "document_not_ready", response.body
-        assert time.monotonic() < deadline, f"{path}: no PDF after {seconds} s"
-        time.sleep(0.2)
+        return None
+
+    return wait_for(stored, interval=0.2, what=f"the PDF of {path}")
 
 
 @pytest.fixture(scope="module")

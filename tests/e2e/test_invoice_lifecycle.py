@@ -15,6 +15,7 @@ import pytest
 from lxml import etree
 
 from tests.e2e.conftest import key_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -136,14 +137,14 @@ def test_the_lines_as_csv(book):
 
 
 def test_revenue_schedules_follow_the_invoice_and_its_credit_note(book):
-    import time
-
     invoice = next(i for i in book.ok(book.get("/invoices", customer_id="MUSTER"))["data"] if i["number"] == "UK00001")
-    for _ in range(50):  # schedules are made by the revenue_schedules function, from the events
+
+    def credited_schedules():  # made by the revenue_schedules function, from the events
         schedules = book.ok(book.get("/revenue-schedules", invoice_id=invoice["id"]))["data"]
-        if schedules and any(s.get("credits") or s.get("net") != s.get("amount") for s in schedules):
-            break
-        time.sleep(0.2)
+        credited = schedules and any(s.get("credits") or s.get("net") != s.get("amount") for s in schedules)
+        return schedules if credited else None
+
+    schedules = wait_for(credited_schedules, what="revenue schedules with the credit note")
     by_line = {s["line"]: s for s in schedules}
     assert set(by_line) == {0, 1}
     net = sum(float(e["amount"]) for e in by_line[0]["entries"])

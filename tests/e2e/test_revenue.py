@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -27,6 +26,7 @@ import pytest
 from shared.cli.client import ApiClient
 from shared.local.runtime import LocalRuntime
 from tests.e2e.conftest import key_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -51,8 +51,10 @@ FILES = {"recognized_revenue.csv", "recognized_revenue_annual_prepay.csv", "defe
 @pytest.fixture(scope="module")
 def platform():
     runtime = LocalRuntime(clock="2025-07-15T00:00:00Z", api_key="sk_local_revenue", time_scale=0.01).start()
-    yield runtime
-    runtime.stop()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +89,9 @@ def contract(platform, api, keys):
 
 
 def schedules_of(api: ApiClient, contract_id: str) -> list[dict]:
-    for _ in range(200):  # invoice.finalized reaches revenue_schedules asynchronously, as on AWS
-        page = api.ok(api.get("/revenue-schedules", subscription_id=contract_id))
-        if page["data"]:
-            return page["data"]
-        time.sleep(0.05)
-    raise AssertionError(f"no revenue schedule for {contract_id}")
+    # invoice.finalized reaches revenue_schedules asynchronously, as on AWS
+    return wait_for(lambda: api.ok(api.get("/revenue-schedules", subscription_id=contract_id))["data"],
+                    what=f"a revenue schedule for {contract_id}")
 
 
 def exports_of(api: ApiClient, month: str) -> list[dict]:

@@ -1,6 +1,7 @@
 """Seed 000's tax and currency scenarios, one invoice each, issued by the bill run of the local
 platform: US through a tax engine (AvaTax, answered here by a local server replaying its recorded
-response), Canada by province (with Nova Scotia's HST change on 2025-04-01), Mexico with MXN memo
+response), Canada by province (with Nova Scotia's HST change on 2025-04-01, and a period across it taxed
+whole at the invoice date's rate), Mexico with MXN memo
 lines, Brazil in Portuguese, UK -> UK, UK -> EU business in EUR with the ECB snapshot rate.
 """
 
@@ -65,11 +66,11 @@ def plan(api, code, currency, price):
          "translations": {"pt-BR": "Serviço Gerenciado"}}]}))
 
 
-def contract(api, ref, plan_code, billing_entity, currency, **customer):
+def contract(api, ref, plan_code, billing_entity, currency, start="2025-03-01", **customer):
     api.ok(api.post("/customers", {"name": f"{ref} Corp", "email": f"ap@{ref.lower()}.example", "external_id": ref,
                                    "currency": currency, "billing_entity": billing_entity} | customer))
     api.ok(api.post("/subscriptions", {"customer_id": ref, "plan_code": plan_code, "external_id": f"MS-{ref}",
-                                       "start_date": "2025-03-01"}))
+                                       "start_date": start}))
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,7 @@ def invoices(platform, api, avatax):
     entity(api, "uk", "GB", "GBP", "UK", tax_registrations={"GB": "GB980780684"})
     entity(api, "ca", "CA", "CAD", "CA", region="CA-ON",
            tax_registrations={"CA": "123456789RT0001", "CA-QC": "1234567890TQ0001", "CA-BC": "PST-1234-5678"})
+    entity(api, "ca-ns", "CA", "CAD", "NS", region="CA-NS", tax_registrations={"CA": "123456789RT0001"})
     entity(api, "us-tax", "US", "USD", "US", region="US-CA", tax_providers={"US": "avalara"},
            address_lines=["255 S King St", "Seattle", "98104"])
     for code, currency, price in (("ms-usd", "USD", "100.00"), ("ms-cad", "CAD", "1000.00"),
@@ -87,13 +89,14 @@ def invoices(platform, api, avatax):
     contract(api, "QC1", "ms-cad", "ca", "CAD", country="CA", region="CA-QC")
     contract(api, "BC1", "ms-cad", "ca", "CAD", country="CA", region="CA-BC")
     contract(api, "NS1", "ms-cad", "ca", "CAD", country="CA", region="CA-NS")
+    contract(api, "NS2", "ms-cad", "ca-ns", "CAD", start="2025-03-15", country="CA", region="CA-NS")
     contract(api, "MX1", "ms-usd", None, "USD", country="MX")
     contract(api, "BR1", "ms-usd", None, "USD", country="BR", language="pt-BR")
     contract(api, "GB1", "ms-gbp", "uk", "GBP", country="GB")
     contract(api, "DE1", "ms-eur", "uk", "EUR", country="DE", tax_id="DE136695976")
     platform.advance_clock("2025-04-01T03:00:00Z")
     found = {}
-    for ref in ("US1", "QC1", "BC1", "NS1", "MX1", "BR1", "GB1", "DE1"):
+    for ref in ("US1", "QC1", "BC1", "NS1", "NS2", "MX1", "BR1", "GB1", "DE1"):
         cus = api.ok(api.get(f"/customers/{ref}"))
         found[ref] = api.ok(api.get("/invoices", customer_id=cus["id"], limit=10))["data"]
     return found
@@ -121,6 +124,14 @@ def test_canada_taxes_each_province_with_separate_lines(invoices):
 def test_nova_scotia_hst_drops_to_14_percent_on_2025_04_01(invoices):
     march, april = invoices["NS1"]
     assert [a for *_, a in taxes(march)] == ["150.00"] and [a for *_, a in taxes(april)] == ["140.00"]
+
+
+def test_a_nova_scotia_period_across_april_1_billed_in_march_is_taxed_whole_at_15_percent(invoices):
+    # March 15 to April 14 billed in advance on March 15: the HST became payable before April 1, so 15 % applies
+    # to the whole amount (Excise Tax Act s.168(1), CRA GST/HST Notice 342), not 17 days at 15 % and 14 at 14 %
+    (invoice,) = invoices["NS2"]
+    assert invoice["issue_date"] == "2025-03-15"
+    assert taxes(invoice) == [("HST", "S", "0.15", "150.00")] and invoice["total"] == "1150.00"
 
 
 def test_mexico_gets_usd_with_mxn_memo_lines_and_brazil_portuguese(invoices, api):

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import key_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -104,14 +105,11 @@ def test_the_same_bill_run_started_again_issues_nothing_twice(platform, book):
 
 
 def wait_status(platform, api, run_id: str) -> dict:
-    import time
-
-    for _ in range(600):
+    def finished():
         run = api.ok(api.get(f"/bill-runs/{run_id}"))
-        if run["status"] not in ("pending", "running"):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"bill run {run_id} did not finish: {run}")
+        return run if run["status"] not in ("pending", "running") else None
+
+    return wait_for(finished, what=f"bill run {run_id} finished")
 
 
 def test_uc02_termination_makes_the_current_month_the_last_billed(platform, book):
@@ -219,12 +217,7 @@ def test_webhooks_receive_signed_events(platform, api):
         endpoint = api.ok(api.post("/webhook-endpoints", {"url": f"http://127.0.0.1:{server.server_port}/hook",
                                                          "events": ["customer.created"]}))
         customer(api, "HOOKED")
-        import time
-
-        for _ in range(200):
-            if received:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: received, what="the webhook delivery")
         from shared.services.webhooks import sign
 
         signature, body = received[0]

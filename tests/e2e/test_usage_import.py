@@ -5,10 +5,11 @@ its report lands in results/<key>.json."""
 from __future__ import annotations
 
 import json
-import time
 
 import boto3
 import pytest
+
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -50,16 +51,15 @@ def contract(api):
                                               "external_id": "IMP-2025-001", "start_date": "2025-03-01"}))
 
 
-def report_of(s3, bucket: str, key: str, timeout: float = 30) -> dict:
+def report_of(s3, bucket: str, key: str) -> dict:
     """The report of `key`, once usage_import has written it."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def report():
         try:
             return json.loads(s3.get_object(Bucket=bucket, Key=f"results/{key}.json")["Body"].read())
         except s3.exceptions.NoSuchKey:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no report for {key} after {timeout} s") from None
-            time.sleep(0.1)
+            return None
+
+    return wait_for(report, what=f"the report for {key}")
 
 
 def drop(s3, bucket: str, key: str, body: str) -> dict:
@@ -111,6 +111,7 @@ def test_files_outside_incoming_or_of_other_types_are_left_alone(s3, bucket):
     s3.put_object(Bucket=bucket, Key="elsewhere/usage.csv", Body=CSV.encode())
     s3.put_object(Bucket=bucket, Key="incoming/notes.txt", Body=b"not usage")
     report_of(s3, bucket, "incoming/2025-03/importer.csv")  # the earlier reports are still there
-    time.sleep(0.5)
+    # a file dropped after them is reported: the two before it have had their notifications by then
+    assert drop(s3, bucket, "incoming/2025-03/after-the-ignored.csv", CSV)["duplicates"] == 4
     listed = s3.list_objects_v2(Bucket=bucket, Prefix="results/")["Contents"]
     assert not [o["Key"] for o in listed if "elsewhere" in o["Key"] or "notes" in o["Key"]]

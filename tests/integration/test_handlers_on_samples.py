@@ -19,8 +19,10 @@ def sample(name: str, **replace: str) -> dict:
 @pytest.fixture(scope="module")
 def runtime():
     rt = LocalRuntime(clock="2025-04-01T00:30:00Z", api_key=KEY, port=None, time_scale=0.01).start()
-    yield rt
-    rt.stop()
+    try:
+        yield rt
+    finally:
+        rt.stop()
 
 
 def call_api(runtime, name: str, **replace) -> tuple[int, dict]:

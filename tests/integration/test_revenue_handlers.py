@@ -30,8 +30,10 @@ def sample(name: str, **replace: str) -> dict:
 @pytest.fixture(scope="module")
 def runtime():
     rt = LocalRuntime(clock="2025-09-02T06:30:00Z", api_key=KEY, port=None, time_scale=0.01).start()
-    yield rt
-    rt.stop()
+    try:
+        yield rt
+    finally:
+        rt.stop()
 
 
 @pytest.fixture(scope="module")

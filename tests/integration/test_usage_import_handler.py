@@ -26,8 +26,10 @@ def sample(**replace: str) -> dict:
 @pytest.fixture(scope="module")
 def runtime():
     rt = LocalRuntime(clock="2025-03-20T00:00:00Z", port=None, time_scale=0.01).start()
-    yield rt
-    rt.stop()
+    try:
+        yield rt
+    finally:
+        rt.stop()
 
 
 @pytest.fixture(scope="module")

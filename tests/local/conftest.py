@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from shared.local.runtime import LocalRuntime
@@ -21,15 +19,7 @@ def start_runtime(**kwargs) -> LocalRuntime:
 @pytest.fixture(scope="module")
 def runtime():
     rt = start_runtime(clock="2025-04-01T00:00:00Z")
-    yield rt
-    rt.stop()
-
-
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.01):
-    """Polls `condition` until it returns something truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s")
+    try:
+        yield rt
+    finally:
+        rt.stop()

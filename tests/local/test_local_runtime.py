@@ -15,8 +15,8 @@ import pytest
 
 from shared.local.runtime import LambdaInvokeError
 from shared.local.scheduler import ClockError
-from tests.local.conftest import wait_for
 from tests.local.fixtures import handlers
+from tests.waiting import wait_for
 
 
 def calls(handler: str) -> list[dict]:
@@ -34,7 +34,7 @@ def execution(runtime, machine: str, name: str, payload: dict) -> dict:
     arn = sfn.start_execution(stateMachineArn=runtime.physical_id(machine), name=name,
                               input=json.dumps(payload))["executionArn"]
     return wait_for(lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING"
-                    and d, timeout=20)
+                    and d, what=f"execution {arn} finished")
 
 
 # -- deploy ----------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_rules_deliver_to_lambda_and_state_machine_targets(runtime):
 
 def test_an_async_lambda_target_is_retried_after_a_function_error(runtime):
     send(runtime, "retry", {"any": "thing"})  # the target's Input replaces the event
-    wait_for(lambda: handlers._attempts.get("async") == 2, timeout=5)  # 60 s at 1/100
+    wait_for(lambda: handlers._attempts.get("async") == 2, what="the async retry")  # 60 s at 1/100
 
 
 def test_rule_queue_poller_with_partial_batch_failure_and_redrive(runtime):
@@ -185,7 +185,7 @@ def _dlq_bodies(runtime, match, count: int = 1) -> list[dict]:
                 found.append(body)
         return len(found) >= count
 
-    wait_for(receive, timeout=60)  # returns as soon as they arrive; a busy 2-core CI machine can be slow
+    wait_for(receive, what="the messages")  # returns as soon as they arrive
     return found
 
 

@@ -16,8 +16,10 @@ pytestmark = pytest.mark.slow
 def platform():
     runtime = LocalRuntime(clock="2025-04-01T00:00:00Z", api_key="sk_local_stack",
                            time_scale=0.01).start()
-    yield runtime
-    runtime.stop()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
 
 
 def test_every_function_of_the_stack_dispatches_to_an_importable_handler(platform):

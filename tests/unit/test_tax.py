@@ -93,25 +93,23 @@ def test_revenu_quebec_worked_example_gst_and_qst_on_the_same_base():
     ("PE", date(2016, 9, 30), "0.14"),
 ])
 def test_cra_hst_rates_by_province(province, day, rate):
+    # ETA s.168(1): the rate of the day the tax becomes payable (here the invoice date), not the service day
     result = RulesTaxProvider().calculate(
-        request(CA_SELLER, TaxParty("CA", province, None), line("200.00", day, day + timedelta(days=1))))
+        request(CA_SELLER, TaxParty("CA", province, None), line("200.00", day, day + timedelta(days=1)),
+                invoice_date=day))
     assert taxes(result) == [("HST", f"CA-{province}", D(rate), (D("200.00") * D(rate)).quantize(D("0.01")), "S")]
 
 
-def test_nova_scotia_rate_change_mid_period_splits_the_line_by_days():
-    # 2025-03-15..2025-04-14 inclusive: 17 days at 15 % (March), 14 days at 14 % (April).
-    result = RulesTaxProvider().calculate(
-        request(CA_SELLER, TaxParty("CA", "NS", None), line("310.00", date(2025, 3, 15), date(2025, 4, 15))))
-    assert [(t.rate, t.taxable_amount, t.amount) for t in result.tax_lines] == [
-        (D("0.15"), D("170.00"), D("25.50")), (D("0.14"), D("140.00"), D("19.60"))]
-    assert sum(t.taxable_amount for t in result.line_taxes[0]) == D("310.00")
-
-
-def test_rate_on_the_invoice_date_instead_of_the_service_days():
-    result = RulesTaxProvider(rate_date="invoice_date").calculate(
-        request(CA_SELLER, TaxParty("CA", "NS", None), line("310.00", date(2025, 3, 15), date(2025, 4, 15)),
-                invoice_date=date(2025, 4, 15)))
-    assert taxes(result) == [("HST", "CA-NS", D("0.14"), D("43.40"), "S")]
+def test_nova_scotia_line_across_the_change_is_taxed_whole_at_the_invoice_dates_rate():
+    # Was a split by days (17 days at 15 %, 14 at 14 %). Canada's rule (ETA s.168(1), CRA GST/HST Notice 342):
+    # the rate in force when the tax becomes payable applies to the whole consideration.
+    period = (date(2025, 3, 15), date(2025, 4, 15))
+    in_advance = RulesTaxProvider().calculate(request(CA_SELLER, TaxParty("CA", "NS", None), line("310.00", *period),
+                                                      invoice_date=date(2025, 3, 15)))
+    assert taxes(in_advance) == [("HST", "CA-NS", D("0.15"), D("46.50"), "S")]
+    in_arrears = RulesTaxProvider().calculate(request(CA_SELLER, TaxParty("CA", "NS", None), line("310.00", *period),
+                                                      invoice_date=date(2025, 4, 15)))
+    assert taxes(in_arrears) == [("HST", "CA-NS", D("0.14"), D("43.40"), "S")]
 
 
 @pytest.mark.parametrize(("province", "name", "rate", "amount"), [
@@ -124,7 +122,8 @@ def test_pst_provinces_add_a_separate_line_beside_gst(province, name, rate, amou
 
 def test_manitoba_rst_was_8_percent_before_july_2019():
     result = RulesTaxProvider().calculate(
-        request(CA_SELLER, TaxParty("CA", "MB", None), line("100.00", date(2019, 6, 1), date(2019, 6, 2))))
+        request(CA_SELLER, TaxParty("CA", "MB", None), line("100.00", date(2019, 6, 1), date(2019, 6, 2)),
+                invoice_date=date(2019, 6, 1)))  # the rate of the invoice date (ETA s.168(1))
     assert taxes(result)[1] == ("RST", "CA-MB", D("0.08"), D("8.00"), "S")
 
 
@@ -151,10 +150,24 @@ def test_canada_needs_a_known_province():
     assert unknown.value.param == "customer.region"
 
 
-def test_a_rate_date_before_the_table_is_an_error_naming_the_line():
+def test_a_tax_date_before_the_table_is_an_error_naming_the_field_that_gave_it():
+    # Canada keys on the invoice date (ETA s.168(1)), so the invoice date is named; the EU on the end of the
+    # service (art. 64(1)), so the line's period_end; an apportioning UK supplier on the line's first day.
     with pytest.raises(ValidationError) as error:
         RulesTaxProvider().calculate(
-            request(CA_SELLER, TaxParty("CA", "SK", None), line("100.00", date(2016, 1, 1), date(2016, 1, 2))))
+            request(CA_SELLER, TaxParty("CA", "SK", None), line("100.00", date(2016, 1, 1), date(2016, 1, 2)),
+                    invoice_date=date(2016, 1, 1)))
+    assert error.value.param == "invoice_date"
+    ee_seller = TaxParty("EE", None, "EE100931558", registrations={"EE": "EE100931558"})
+    with pytest.raises(ValidationError) as error:
+        RulesTaxProvider().calculate(request(ee_seller, TaxParty("EE", None, None, customer_type="individual"),
+                                             line("100.00", date(2008, 1, 1), date(2008, 2, 1), index=2),
+                                             currency="EUR"))
+    assert error.value.param == "lines[2].period_end"
+    with pytest.raises(ValidationError) as error:
+        RulesTaxProvider(time_of_supply={"GB": "days"}).calculate(
+            request(UK_SELLER, TaxParty("GB", None, None, customer_type="individual"),
+                    line("100.00", date(2009, 12, 1), date(2010, 2, 1)), currency="GBP"))
     assert error.value.param == "lines[0].period_start"
 
 
@@ -255,14 +268,14 @@ def test_all_27_member_states_have_their_standard_rate():
     assert rate_on(EU_STANDARD_RATES["RO"], date(2025, 7, 31)) == D("0.19")
 
 
-def test_finland_rate_change_splits_a_line_by_days():
+def test_finland_rate_change_taxes_the_line_at_the_rate_of_its_completion():
+    # Was a split by days (15 days at 24 %, 15 at 25.5 %). EU rule (Directive 2006/112/EC art. 64(1), 93):
+    # the chargeable event is the end of the period the statement of account covers; its rate taxes it all.
     buyer = TaxParty("FI", None, None, customer_type="individual")
     seller = TaxParty("FI", None, "FI20774740", registrations={"FI": "FI20774740"})
-    # 2024-08-17..2024-09-15: 15 days at 24 %, 15 days at 25.5 %
     result = RulesTaxProvider().calculate(
         request(seller, buyer, line("300.00", date(2024, 8, 17), date(2024, 9, 16)), currency="EUR"))
-    assert [(t.rate, t.taxable_amount, t.amount) for t in result.tax_lines] == [
-        (D("0.24"), D("150.00"), D("36.00")), (D("0.255"), D("150.00"), D("38.25"))]
+    assert [(t.rate, t.taxable_amount, t.amount) for t in result.tax_lines] == [(D("0.255"), D("300.00"), D("76.50"))]
 
 
 def test_a_seller_without_a_vat_number_cannot_invoice_vat():
