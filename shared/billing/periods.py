@@ -56,6 +56,19 @@ def add_months(anchor: date, months: int, day: int | None = None) -> date:
     return date(year, month, min(wanted, calendar.monthrange(year, month)[1]))
 
 
+def months_after(anchor: date, day: date, months: int) -> date:
+    """`months` after `day`, counted from `anchor` so that month ends clamp and come back
+    (anchor Jan 31: Feb 28 + 1 month is Mar 31, not Mar 28)."""
+    elapsed = (day.year - anchor.year) * 12 + day.month - anchor.month
+    return add_months(anchor, elapsed + months)
+
+
+def renewed_end(start: date, end: date, term_months: int) -> date:
+    """The end of the term after the one ending on `end`: start + the months of every term so far
+    plus one (start Jan 31, monthly: Feb 28 -> Mar 31 -> Apr 30), never the previous end + a term."""
+    return months_after(start, end, term_months)
+
+
 def monthly_equivalent(amount: Decimal, billing_period: str) -> Decimal:
     """`amount` per `billing_period` as an amount per month, unrounded (MRR): a year is 52 weeks."""
     if billing_period in DAYS_IN:

@@ -21,7 +21,15 @@ from shared.billing.models import (
 )
 from shared.billing.money import ZERO
 from shared.billing.periods import Period
-from shared.billing.rating import UsageReader, cap_usage_charges, late_usage_lines, rate_subscription, recheck_lines
+from shared.billing.rating import (
+    Rated,
+    UsageReader,
+    cap_usage_charges,
+    late_usage_lines,
+    rate_subscription,
+    recheck_lines,
+    still_billed,
+)
 from shared.billing.schedule import (
     BillingItem,
     credit_view,
@@ -264,7 +272,7 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         draft.lines += rated.lines
         for item in due:
             draft.markers.append(ports.repo.billed_item(item.key, "", rated.usage_billed.get(item.key),
-                                                        _fixed_state(item, rated.lines)))
+                                                        _fixed_state(item, rated)))
         if sub.recheck_from is not None and period_start is None:
             recheck, rechecked = _recheck(ports, sub, sub_plans, billed, customer.language)
             draft.lines += recheck
@@ -289,13 +297,15 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
     return draft
 
 
-def _fixed_state(item: BillingItem, lines: list[InvoiceLine]) -> dict | None:
-    """What a recurring or one-time item billed: its period and each window's amount."""
-    billed = [ln for ln in lines if ln.item_key == item.key and ln.kind in ("recurring", "one_time")]
+def _fixed_state(item: BillingItem, rated: Rated) -> dict | None:
+    """What a recurring or one-time item billed: its period and what each window billed net of its
+    share of the coupons (the most a later credit for those days gives back)."""
+    billed = [i for i, ln in enumerate(rated.lines) if ln.item_key == item.key and ln.kind in ("recurring", "one_time")]
     if not billed or item.interim:
         return None
     return {"period": [item.period.start.isoformat(), item.period.end.isoformat()],
-            "windows": [[ln.period_start.isoformat(), ln.period_end.isoformat(), str(ln.amount)] for ln in billed]}
+            "windows": [[rated.lines[i].period_start.isoformat(), rated.lines[i].period_end.isoformat(),
+                         str(rated.kept(i))] for i in billed]}
 
 
 def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: dict[str, dict],
@@ -303,6 +313,7 @@ def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: di
     """Credits and charges for billed periods the contract changed since (pause, trial, regret, refund, change)."""
     view = credit_view(sub)
     lines, markers = [], []
+    invoices: dict[str, Invoice | None] = {}
     for key, data in sorted(billed.items()):
         fixed = data.get("fixed")
         if not fixed or date.fromisoformat(fixed["period"][1]) <= sub.recheck_from:
@@ -310,12 +321,17 @@ def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: di
         period = Period(*(date.fromisoformat(d) for d in fixed["period"]))
         item = find_item(view, plans, key) or BillingItem(sub.id, key.split("#")[1], period, period, period.start)
         was = [(Period(date.fromisoformat(s), date.fromisoformat(e)), Decimal(a)) for s, e, a in fixed["windows"]]
+        noted = Decimal(fixed.get("credit_noted", "0"))
+        if data["invoice_id"] not in invoices:
+            invoices[data["invoice_id"]] = ports.repo.get_invoice(data["invoice_id"])
+        if (invoice := invoices[data["invoice_id"]]) is not None:  # its credit notes and void count as credits
+            was, noted = still_billed(was, invoice, key, noted)
         new_lines, state = recheck_lines(view, plans, item, was, language)
         if not new_lines:
             continue
         lines += new_lines
         markers.append(ports.repo.billed_item(key, data["invoice_id"], data.get("usage"), {
-            "period": fixed["period"],
+            "period": fixed["period"], "credit_noted": str(noted),
             "windows": [[w.start.isoformat(), w.end.isoformat(), str(a)] for w, a in state]}))
     return lines, markers
 
