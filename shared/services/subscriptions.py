@@ -319,14 +319,13 @@ def list_subscriptions(ports: Ports, limit: int, after: str | None, customer_id:
 
 
 def current_period_end(sub: Subscription, plan: Plan, today: date) -> date:
-    """End of the billing period in force today: the latest across the plan's recurring charges."""
+    """End of the billing period in force today: the latest across the plan's recurring charges, or
+    its usage charges on a plan with usage only."""
     if today < sub.start_date:
         return sub.start_date
-    ends = [
-        period_containing(sub.start_date, charge.billing_period, sub.billing_day, today, **cycle_of(sub)).end
-        for charge in plan.charges
-        if charge.type == "recurring"
-    ]
+    cycled = [c for c in plan.charges if c.type == "recurring"] or [c for c in plan.charges if c.type == "usage"]
+    ends = [period_containing(sub.start_date, charge.billing_period, sub.billing_day, today, **cycle_of(sub)).end
+            for charge in cycled]
     return max(ends) if ends else today
 
 

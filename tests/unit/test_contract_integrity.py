@@ -200,8 +200,11 @@ def test_end_of_period_on_a_usage_only_plan_ends_with_the_billing_period_and_bil
     ended = subscriptions.terminate_subscription(world.ports, SYSTEM, sub.id,
                                                  TerminateRequest(effective="end_of_period"))
     assert ended.service_end == date(2025, 5, 1)
-    usage.ingest(world.ports, SYSTEM, [{"transaction_id": f"t{i}", "subscription_id": sub.id, "metric_code": "calls",
-                                        "timestamp": "2025-04-20T10:00:00Z"} for i in range(30)])
+    at(world, "2025-04-25")
+    ingested = usage.ingest(world.ports, SYSTEM, [{"transaction_id": f"t{i}", "subscription_id": sub.id,
+                                                   "metric_code": "calls", "timestamp": "2025-04-20T10:00:00Z"}
+                                                  for i in range(30)])
+    assert not ingested.rejected
     assert amounts(bill(world, acme, "2025-05-01")) == [("usage", Decimal("3.00"))]
 
 
