@@ -290,7 +290,7 @@ def change_billing_day(ports: Ports, actor: Actor, sub_id: str, body: BillingDay
         raise ConflictError("an add-on follows its base subscription's billing day", param="billing_day",
                             code="add_on_cycle")
     validate_cycle({c.billing_period for c in plan.charges if c.type != "one_time"}, "calendar",
-                   body.billing_day, body.billing_month, body.billing_weekday)
+                   body.billing_day, body.billing_month, body.billing_weekday, default_month=sub.billing_month)
     if (body.billing_day, body.billing_month, body.billing_weekday) == (
             sub.billing_day, sub.billing_month, sub.billing_weekday):
         raise ConflictError("the billing day is already that", param="billing_day", code="no_change")

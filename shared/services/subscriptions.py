@@ -59,7 +59,8 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     trial_end = _trial_end(ports, body, plan, customer.id, start)
     anchor = trial_end or start  # a trial converts on its end: the paid cycles start there (Stripe, Chargebee)
     validate_cycle({c.billing_period for c in plan.charges if c.type != "one_time"}, body.billing_alignment,
-                   body.billing_day, body.billing_month, body.billing_weekday)
+                   body.billing_day, body.billing_month, body.billing_weekday,
+                   default_month=cycle_defaults(body.billing_alignment, anchor)[1])
     billing_day, billing_month, billing_weekday = cycle_defaults(
         body.billing_alignment, anchor, body.billing_day, body.billing_month, body.billing_weekday)
     alignment = body.billing_alignment
