@@ -453,6 +453,17 @@ def cap_usage_charges(lines: list[InvoiceLine], limit: Decimal | None) -> list[I
     return caps
 
 
+def item_credit_notes(invoice: Invoice, key: str) -> Decimal:
+    """What the credit notes on `invoice` credited on the recurring and one-time lines of billed item `key`."""
+    credited = ZERO
+    for credit in invoice.credits:
+        for index, amount in credit["lines"].items():
+            line = invoice.lines[int(index)]
+            if line.item_key == key and line.kind in ("recurring", "one_time"):
+                credited += Decimal(amount)
+    return credited
+
+
 def still_billed(billed: list[tuple[Period, Decimal]], invoice: Invoice, key: str,
                  noted: Decimal) -> tuple[list[tuple[Period, Decimal]], Decimal]:
     """What a billed item's windows still stand billed for after what happened to the invoice that billed
@@ -461,12 +472,7 @@ def still_billed(billed: list[tuple[Period, Decimal]], invoice: Invoice, key: st
     notes taken off so far (to store with them)."""
     if invoice.status == "void":
         return [(window, ZERO) for window, _ in billed], noted
-    credited = ZERO
-    for credit in invoice.credits:
-        for index, amount in credit["lines"].items():
-            line = invoice.lines[int(index)]
-            if line.item_key == key and line.kind in ("recurring", "one_time"):
-                credited += Decimal(amount)
+    credited = item_credit_notes(invoice, key)
     total = sum((amount for _, amount in billed), ZERO)
     off = min(credited - noted, total)
     if off <= 0:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
-from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
+from shared.billing.errors import ConflictError, NonRetryableError, RetryableError, ValidationError
 from shared.billing.invoicing import content_hash, document_number, totals
 from shared.billing.models import (
     BillingEntity,
@@ -27,6 +27,7 @@ from shared.billing.rating import (
     cap_usage_charges,
     late_usage_lines,
     rate_subscription,
+    item_credit_notes,
     recheck_lines,
     still_billed,
 )
@@ -334,6 +335,26 @@ def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: di
             "period": fixed["period"], "credit_noted": str(noted),
             "windows": [[w.start.isoformat(), w.end.isoformat(), str(a)] for w, a in state]}))
     return lines, markers
+
+
+def check_credit_note_limits(ports: Ports, invoice: Invoice, wanted: dict[int, Decimal]) -> None:
+    """A credit note may not credit a billed period beyond what is still net billed for it: once a re-check
+    credited unused time on an item of `invoice` (a refund, a pause, a regret), its lines take at most what
+    the item still stands billed for, less the credit notes on them not yet taken off by a re-check."""
+    keys = {invoice.lines[i].item_key for i in wanted if invoice.lines[i].kind in ("recurring", "one_time")}
+    for sub_id in sorted({key.split("#")[0] for key in keys if key}):
+        for key, data in ports.repo.billed(sub_id).items():
+            fixed = data.get("fixed")
+            if key not in keys or data.get("invoice_id") != invoice.id or not fixed or "credit_noted" not in fixed:
+                continue  # never re-checked: the invoice's own limits apply
+            kept = sum((Decimal(w[2]) for w in fixed["windows"]), ZERO)
+            left = max(kept - (item_credit_notes(invoice, key) - Decimal(fixed["credit_noted"])), ZERO)
+            asked = sum((a for i, a in wanted.items() if invoice.lines[i].item_key == key), ZERO)
+            if asked > left:
+                line = min(i for i in wanted if invoice.lines[i].item_key == key)
+                raise ValidationError(
+                    f"line {line} ({invoice.lines[line].description}) has {left} {invoice.currency} left to credit: "
+                    "its period was credited since for unused time", param="lines")
 
 
 def period_items(sub: Subscription, plans: dict[int, Plan], period_start: date, billed) -> list[BillingItem]:

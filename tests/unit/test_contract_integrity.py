@@ -230,3 +230,23 @@ def test_a_yearly_billing_day_february_never_has_is_refused_with_or_without_the_
         assert refused.value.param == "billing_day" and "February" in refused.value.message
     assert subscribe(world, acme, "yr", "2025-02-10", billing_day=29).billing_day == 29  # Feb 28 in 2026
     assert subscribe(world, acme, "yr", "2025-02-10", billing_day=30, billing_month=3).billing_month == 3
+
+
+def test_a_credit_note_after_a_refund_credits_at_most_what_is_left_of_the_period(world):
+    acme = customer(world)
+    plan(world, "ms", "30.00", refund_policy="prorated")
+    sub = subscribe(world, acme, "ms", "2025-04-01")
+    april = bill(world, acme, "2025-04-01")
+    at(world, "2025-04-11")
+    subscriptions.terminate_subscription(world.ports, SYSTEM, sub.id, TerminateRequest(effective="immediately"))
+    assert amounts(bill(world, acme, "2025-04-11")) == [("proration", Decimal("-20.00"))]
+    with pytest.raises(ValidationError) as refused:  # 20.00 of April's 30.00 were credited already
+        invoice_lifecycle.create_credit_note(world.ports, SYSTEM, CreditNoteCreate(invoice_id=april.id,
+                                                                                   reason="goodwill"))
+    assert refused.value.param == "lines" and "10.00" in refused.value.message
+    invoice_lifecycle.create_credit_note(world.ports, SYSTEM, CreditNoteCreate(
+        invoice_id=april.id, reason="SLA", lines=[{"line": 0, "amount": "10.00"}]))
+    with pytest.raises(ValidationError):
+        invoice_lifecycle.create_credit_note(world.ports, SYSTEM, CreditNoteCreate(
+            invoice_id=april.id, reason="again", lines=[{"line": 0, "amount": "0.01"}]))
+    owed_equals_invoiced(world, acme)
