@@ -25,9 +25,9 @@ from shared.billing.rating import (
     Rated,
     UsageReader,
     cap_usage_charges,
+    item_credit_notes,
     late_usage_lines,
     rate_subscription,
-    item_credit_notes,
     recheck_lines,
     still_billed,
 )

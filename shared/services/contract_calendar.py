@@ -29,8 +29,8 @@ from shared.billing.errors import BillingError, ConflictError
 from shared.billing.models import Customer, Subscription
 from shared.billing.periods import renewed_end
 from shared.billing.schedule import next_bill_date
-from shared.services.billing import plans_for
 from shared.documents.labels import babel_locale
+from shared.services.billing import plans_for
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.delivery import recipients
