@@ -56,6 +56,19 @@ def add_months(anchor: date, months: int, day: int | None = None) -> date:
     return date(year, month, min(wanted, calendar.monthrange(year, month)[1]))
 
 
+def months_after(anchor: date, day: date, months: int) -> date:
+    """`months` after `day`, counted from `anchor` so that month ends clamp and come back
+    (anchor Jan 31: Feb 28 + 1 month is Mar 31, not Mar 28)."""
+    elapsed = (day.year - anchor.year) * 12 + day.month - anchor.month
+    return add_months(anchor, elapsed + months)
+
+
+def renewed_end(start: date, end: date, term_months: int) -> date:
+    """The end of the term after the one ending on `end`: start + the months of every term so far
+    plus one (start Jan 31, monthly: Feb 28 -> Mar 31 -> Apr 30), never the previous end + a term."""
+    return months_after(start, end, term_months)
+
+
 def monthly_equivalent(amount: Decimal, billing_period: str) -> Decimal:
     """`amount` per `billing_period` as an amount per month, unrounded (MRR): a year is 52 weeks."""
     if billing_period in DAYS_IN:
@@ -140,13 +153,15 @@ def cycle_defaults(alignment: str, anchor: date, billing_day: int | None = None,
 
 
 def validate_cycle(billing_periods: Iterable[str], alignment: str, billing_day: int | None,
-                   billing_month: int | None, billing_weekday: int | None) -> None:
+                   billing_month: int | None, billing_weekday: int | None, default_month: int | None = None) -> None:
     """Refuse billing-day options the plan's cycles cannot use, naming the field.
 
     `billing_periods` are the plan's recurring and usage cycles; the options are those the
     caller was given (before defaults). `billing_day` applies to month-based cycles,
     `billing_month` to cycles of a year or more, `billing_weekday` to weekly ones. A day must
-    exist in its month: February 29 is accepted (Feb 28 in common years), February 30 is not.
+    exist in its month: February 29 is accepted (Feb 28 in common years), February 30 is not;
+    on a yearly cycle that is the `billing_month` given, else `default_month` (the month the
+    cycle falls in by default: the anchor's), so a day is refused alike with or without the month.
     """
     cycles = set(billing_periods)
     unknown = sorted(cycles - MONTHS_IN.keys() - DAYS_IN.keys())
@@ -168,9 +183,12 @@ def validate_cycle(billing_periods: Iterable[str], alignment: str, billing_day: 
         if not any(m >= YEARLY_MONTHS for m in months):
             raise ValidationError("billing_month applies only to cycles of a year or more (V5-4469)",
                                   param="billing_month")
-        longest = calendar.monthrange(2000, billing_month)[1]  # a leap year: February 29 exists
-        if billing_day is not None and billing_day > longest:
-            raise ValidationError(f"{calendar.month_name[billing_month]} has no day {billing_day} "
+    yearly_month = billing_month or default_month
+    if billing_day is not None and yearly_month is not None and any(m >= YEARLY_MONTHS for m in months):
+        longest = calendar.monthrange(2000, yearly_month)[1]  # a leap year: February 29 exists
+        if billing_day > longest:
+            given = "" if billing_month else " (billing_month, by default the anchor's month)"
+            raise ValidationError(f"{calendar.month_name[yearly_month]}{given} has no day {billing_day} "
                                   f"(at most {longest}; the last day clamps in shorter years)", param="billing_day")
     if billing_weekday is not None:
         if not 1 <= billing_weekday <= 7:

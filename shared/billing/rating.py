@@ -27,12 +27,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from shared.billing.metering import Aggregate, Aggregator, event_value, matches
-from shared.billing.models import Charge, InvoiceLine, Metric, Plan, Subscription
+from shared.billing.models import Charge, Invoice, InvoiceLine, Metric, Plan, Subscription
 from shared.billing.money import ZERO, round_money
-from shared.billing.periods import Period, add_months, billing_periods, period_containing
+from shared.billing.periods import Period, billing_periods, months_after, period_containing
 from shared.billing.pricing import price_durations, price_quantity, price_transactions, unit_price_for_group
 from shared.billing.schedule import BillingItem, cycle_of, item_charge, subtract
-from shared.billing.tax import split_by_days
+from shared.billing.tax import allocate, split_by_days
 
 # The wording rating writes on lines (printed in the customer's language: shared/documents/wording.py)
 PRORATION_RULE = "prorated by day: {days}/{of} days of {start} to {last_day}"
@@ -53,6 +53,11 @@ class Rated:
     extra_keys: list[str]  # coupon cycles applied: billed once, like items
     balances: dict[str, Decimal]  # prepaid units left, by prepayment charge
     usage_billed: dict[str, list[dict]] = field(default_factory=dict)  # item key -> what its usage lines billed
+    discounted: dict[int, Decimal] = field(default_factory=dict)  # line index -> its share of the coupons applied
+
+    def kept(self, index: int) -> Decimal:
+        """What line `index` bills net of its share of the coupon lines (what a later credit may give back)."""
+        return self.lines[index].amount - self.discounted.get(index, ZERO)
 
 
 def no_usage(metric_code: str, window: Period) -> Iterable[UsageRecord]:
@@ -75,7 +80,7 @@ def rate_subscription(
         rater.rate(item)
     rater.usage_adjustments()
     keys = rater.coupons(set(billed_keys))
-    return Rated(rater.lines, keys, rater.balances, rater.usage_billed)
+    return Rated(rater.lines, keys, rater.balances, rater.usage_billed, rater.discounted)
 
 
 def _usage_last(item: BillingItem, sub: Subscription, plans: Mapping[int, Plan]) -> bool:
@@ -90,18 +95,12 @@ def segment_windows(sub: Subscription, charge: Charge) -> list[tuple[Period, Dec
     """The price segments of a charge as date windows from the contract's start."""
     windows, start = [], sub.start_date
     for segment in charge.segments:
-        end = date.max if segment.months is None else _months_after(sub.start_date, start, segment.months)
+        end = date.max if segment.months is None else months_after(sub.start_date, start, segment.months)
         windows.append((Period(start, end), segment.price))
         start = end
         if segment.months is None:
             break
     return windows
-
-
-def _months_after(anchor: date, start: date, months: int) -> date:
-    """`months` after `start`, counted from the contract anchor so month ends clamp and come back."""
-    elapsed = (start.year - anchor.year) * 12 + start.month - anchor.month
-    return add_months(anchor, elapsed + months)
 
 
 def charge_name(charge: Charge, language: str | None) -> str:
@@ -123,6 +122,7 @@ class _Rater:
         self.usage_billed: dict[str, list[dict]] = {}
         self.usage_periods: dict[date, tuple[BillingItem, Plan]] = {}
         self.indicators: dict[tuple[str, Period], Decimal] = {}
+        self.discounted: dict[int, Decimal] = defaultdict(lambda: ZERO)
 
     # recurring and one-time ----------------------------------------------------------
     def rate(self, item: BillingItem) -> None:
@@ -330,18 +330,19 @@ class _Rater:
         for redemption in self.sub.coupons:
             first = cycles.index(redemption.redeemed_on)
             limit = {"once": 1, "repeating": redemption.duration_in_cycles or 0, "forever": None}[redemption.duration]
-            by_cycle: dict[Period, list[InvoiceLine]] = defaultdict(list)
-            for line in self.lines:
+            by_cycle: dict[Period, list[int]] = defaultdict(list)
+            for index, line in enumerate(self.lines):
                 if line.kind in ("discount", "commitment") or line.period_start is None:
                     continue
                 if redemption.applies_to and line.charge_code not in redemption.applies_to:
                     continue
-                by_cycle[cycles.period(line.period_start)].append(line)
-            for cycle, lines in sorted(by_cycle.items()):
+                by_cycle[cycles.period(line.period_start)].append(index)
+            for cycle, indexes in sorted(by_cycle.items()):
                 number = cycles.index(cycle.start) - first
                 key = f"{self.sub.id}#coupon:{redemption.code}#{cycle.start.isoformat()}"
                 if number < 0 or (limit is not None and number >= limit) or key in billed_keys:
                     continue
+                lines = [self.lines[i] for i in indexes]
                 base = sum((ln.amount for ln in lines), ZERO)
                 if base <= 0:
                     continue
@@ -351,6 +352,10 @@ class _Rater:
                 else:
                     off = min(base, redemption.amount_off or ZERO)
                     rule = f"{redemption.amount_off} off (at most the {base} it applies to)"
+                # each line's share of the discount, by amount, adding up to it exactly
+                for index, share in zip(indexes, allocate(off, [off * ln.amount / base for ln in lines], currency),
+                                        strict=True):
+                    self.discounted[index] += share
                 cycle_rule = {"once": "once", "forever": "forever"}.get(
                     redemption.duration, f"cycle {number + 1} of {limit}")
                 self.lines.append(InvoiceLine(
@@ -448,6 +453,34 @@ def cap_usage_charges(lines: list[InvoiceLine], limit: Decimal | None) -> list[I
     return caps
 
 
+def item_credit_notes(invoice: Invoice, key: str) -> Decimal:
+    """What the credit notes on `invoice` credited on the recurring and one-time lines of billed item `key`."""
+    credited = ZERO
+    for credit in invoice.credits:
+        for index, amount in credit["lines"].items():
+            line = invoice.lines[int(index)]
+            if line.item_key == key and line.kind in ("recurring", "one_time"):
+                credited += Decimal(amount)
+    return credited
+
+
+def still_billed(billed: list[tuple[Period, Decimal]], invoice: Invoice, key: str,
+                 noted: Decimal) -> tuple[list[tuple[Period, Decimal]], Decimal]:
+    """What a billed item's windows still stand billed for after what happened to the invoice that billed
+    them: a void leaves nothing; credit notes on the item's lines (`noted` of them taken off already) come
+    off the windows in proportion to their amounts, never below zero. Returns the windows and the credit
+    notes taken off so far (to store with them)."""
+    if invoice.status == "void":
+        return [(window, ZERO) for window, _ in billed], noted
+    credited = item_credit_notes(invoice, key)
+    total = sum((amount for _, amount in billed), ZERO)
+    off = min(credited - noted, total)
+    if off <= 0:
+        return billed, max(credited, noted)
+    shares = allocate(off, [off * amount / total for _, amount in billed], invoice.currency)
+    return [(window, amount - share) for (window, amount), share in zip(billed, shares, strict=True)], credited
+
+
 def recheck_lines(sub: Subscription, plans: Mapping[int, Plan], item: BillingItem,
                   billed: list[tuple[Period, Decimal]], language: str | None = None,
                   ) -> tuple[list[InvoiceLine], list[tuple[Period, Decimal]]]:
@@ -475,6 +508,8 @@ def recheck_lines(sub: Subscription, plans: Mapping[int, Plan], item: BillingIte
         removed_days = window.days - kept_days
         credit = amount if not kept else round_money(amount * removed_days / window.days, plan.currency)
         for part, share in zip(removed, split_by_days(credit, removed, plan.currency), strict=True):
+            if not share:
+                continue  # nothing was billed net for these days (a 100% coupon, a credit note, a void)
             last_day = part.end - timedelta(days=1)
             lines.append(rater._line(
                 item, plan, charge, part, kind="proration", quantity=Decimal(1), unit_price=-share, amount=-share,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
-from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
+from shared.billing.errors import ConflictError, NonRetryableError, RetryableError, ValidationError
 from shared.billing.invoicing import content_hash, document_number, totals
 from shared.billing.models import (
     BillingEntity,
@@ -21,7 +21,16 @@ from shared.billing.models import (
 )
 from shared.billing.money import ZERO
 from shared.billing.periods import Period
-from shared.billing.rating import UsageReader, cap_usage_charges, late_usage_lines, rate_subscription, recheck_lines
+from shared.billing.rating import (
+    Rated,
+    UsageReader,
+    cap_usage_charges,
+    item_credit_notes,
+    late_usage_lines,
+    rate_subscription,
+    recheck_lines,
+    still_billed,
+)
 from shared.billing.schedule import (
     BillingItem,
     credit_view,
@@ -279,7 +288,7 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         draft.lines += rated.lines
         for item in due:
             draft.markers.append(ports.repo.billed_item(item.key, "", rated.usage_billed.get(item.key),
-                                                        _fixed_state(item, rated.lines)))
+                                                        _fixed_state(item, rated)))
         if sub.recheck_from is not None and period_start is None:
             recheck, rechecked = _recheck(ports, sub, sub_plans, billed, customer.language)
             draft.lines += recheck
@@ -304,13 +313,15 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
     return draft
 
 
-def _fixed_state(item: BillingItem, lines: list[InvoiceLine]) -> dict | None:
-    """What a recurring or one-time item billed: its period and each window's amount."""
-    billed = [ln for ln in lines if ln.item_key == item.key and ln.kind in ("recurring", "one_time")]
+def _fixed_state(item: BillingItem, rated: Rated) -> dict | None:
+    """What a recurring or one-time item billed: its period and what each window billed net of its
+    share of the coupons (the most a later credit for those days gives back)."""
+    billed = [i for i, ln in enumerate(rated.lines) if ln.item_key == item.key and ln.kind in ("recurring", "one_time")]
     if not billed or item.interim:
         return None
     return {"period": [item.period.start.isoformat(), item.period.end.isoformat()],
-            "windows": [[ln.period_start.isoformat(), ln.period_end.isoformat(), str(ln.amount)] for ln in billed]}
+            "windows": [[rated.lines[i].period_start.isoformat(), rated.lines[i].period_end.isoformat(),
+                         str(rated.kept(i))] for i in billed]}
 
 
 def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: dict[str, dict],
@@ -318,6 +329,7 @@ def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: di
     """Credits and charges for billed periods the contract changed since (pause, trial, regret, refund, change)."""
     view = credit_view(sub)
     lines, markers = [], []
+    invoices: dict[str, Invoice | None] = {}
     for key, data in sorted(billed.items()):
         fixed = data.get("fixed")
         if not fixed or date.fromisoformat(fixed["period"][1]) <= sub.recheck_from:
@@ -325,14 +337,39 @@ def _recheck(ports: Ports, sub: Subscription, plans: dict[int, Plan], billed: di
         period = Period(*(date.fromisoformat(d) for d in fixed["period"]))
         item = find_item(view, plans, key) or BillingItem(sub.id, key.split("#")[1], period, period, period.start)
         was = [(Period(date.fromisoformat(s), date.fromisoformat(e)), Decimal(a)) for s, e, a in fixed["windows"]]
+        noted = Decimal(fixed.get("credit_noted", "0"))
+        if data["invoice_id"] not in invoices:
+            invoices[data["invoice_id"]] = ports.repo.get_invoice(data["invoice_id"])
+        if (invoice := invoices[data["invoice_id"]]) is not None:  # its credit notes and void count as credits
+            was, noted = still_billed(was, invoice, key, noted)
         new_lines, state = recheck_lines(view, plans, item, was, language)
         if not new_lines:
             continue
         lines += new_lines
         markers.append(ports.repo.billed_item(key, data["invoice_id"], data.get("usage"), {
-            "period": fixed["period"],
+            "period": fixed["period"], "credit_noted": str(noted),
             "windows": [[w.start.isoformat(), w.end.isoformat(), str(a)] for w, a in state]}))
     return lines, markers
+
+
+def check_credit_note_limits(ports: Ports, invoice: Invoice, wanted: dict[int, Decimal]) -> None:
+    """A credit note may not credit a billed period beyond what is still net billed for it: once a re-check
+    credited unused time on an item of `invoice` (a refund, a pause, a regret), its lines take at most what
+    the item still stands billed for, less the credit notes on them not yet taken off by a re-check."""
+    keys = {invoice.lines[i].item_key for i in wanted if invoice.lines[i].kind in ("recurring", "one_time")}
+    for sub_id in sorted({key.split("#")[0] for key in keys if key}):
+        for key, data in ports.repo.billed(sub_id).items():
+            fixed = data.get("fixed")
+            if key not in keys or data.get("invoice_id") != invoice.id or not fixed or "credit_noted" not in fixed:
+                continue  # never re-checked: the invoice's own limits apply
+            kept = sum((Decimal(w[2]) for w in fixed["windows"]), ZERO)
+            left = max(kept - (item_credit_notes(invoice, key) - Decimal(fixed["credit_noted"])), ZERO)
+            asked = sum((a for i, a in wanted.items() if invoice.lines[i].item_key == key), ZERO)
+            if asked > left:
+                line = min(i for i in wanted if invoice.lines[i].item_key == key)
+                raise ValidationError(
+                    f"line {line} ({invoice.lines[line].description}) has {left} {invoice.currency} left to credit: "
+                    "its period was credited since for unused time", param="lines")
 
 
 def period_items(sub: Subscription, plans: dict[int, Plan], period_start: date, billed) -> list[BillingItem]:

@@ -18,7 +18,7 @@ from shared.adapters.dynamodb import Put
 from shared.adapters.repository import alias_item
 from shared.billing.errors import BillingError, ConflictError, ValidationError
 from shared.billing.models import Charge, ContractCharge, Pause, Plan, Subscription, Termination
-from shared.billing.periods import add_months, monthly_equivalent, validate_cycle
+from shared.billing.periods import monthly_equivalent, months_after, validate_cycle
 from shared.billing.schedule import next_bill_date, scheduled_items
 from shared.services.billing import invoice_account, plans_for
 from shared.services.catalog import get_customer, get_plan
@@ -289,7 +289,7 @@ def change_billing_day(ports: Ports, actor: Actor, sub_id: str, body: BillingDay
         raise ConflictError("an add-on follows its base subscription's billing day", param="billing_day",
                             code="add_on_cycle")
     validate_cycle({c.billing_period for c in plan.charges if c.type != "one_time"}, "calendar",
-                   body.billing_day, body.billing_month, body.billing_weekday)
+                   body.billing_day, body.billing_month, body.billing_weekday, default_month=sub.billing_month)
     if (body.billing_day, body.billing_month, body.billing_weekday) == (
             sub.billing_day, sub.billing_month, sub.billing_weekday):
         raise ConflictError("the billing day is already that", param="billing_day", code="no_change")
@@ -387,7 +387,7 @@ def change_terms(ports: Ports, actor: Actor, sub_id: str, body: TermsChange) -> 
     if body.renew_months is not None:
         if sub.end_date is None:
             raise ConflictError("the contract has no end date to renew from", param="renew_months", code="open_ended")
-        sub.end_date = add_months(sub.end_date, body.renew_months)
+        sub.end_date = months_after(sub.start_date, sub.end_date, body.renew_months)  # from the start: no drift
     if body.end_date is not None:
         if sub.end_date is None:
             raise ConflictError("the contract has no end date to extend", param="end_date", code="open_ended")

@@ -5,7 +5,8 @@ Run daily (`contract_calendar` function, 01:00 UTC, before the 02:00 bill run). 
 - a subscription whose service ends that day (a scheduled termination, UC05; an end date; a regret)
   is deactivated: `subscription.terminated`, and a termination scheduled in advance is e-mailed to
   CRE and Finance (UC05 step 2);
-- a fixed term that ends tomorrow with auto-renew on is renewed by its term (`subscription.renewed`);
+- a fixed term that ends tomorrow (or ended on a missed day) with auto-renew on is renewed by its term,
+  counted from the start (`subscription.renewed`), and billing continues;
 - a pause that ends that day: `subscription.resumed` (billing follows from the dates);
 - a trial that ends in `TRIAL_NOTICE_DAYS`: `subscription.trial_will_end` and an e-mail to the customer;
 - a bill due in the entity's `upcoming_bill_notice_days`: an e-mail to the customer with what the
@@ -26,8 +27,10 @@ from babel.numbers import format_currency
 from shared.adapters.dynamodb import Item, Put
 from shared.billing.errors import BillingError, ConflictError
 from shared.billing.models import Customer, Subscription
-from shared.billing.periods import add_months
+from shared.billing.periods import renewed_end
+from shared.billing.schedule import next_bill_date
 from shared.documents.labels import babel_locale
+from shared.services.billing import plans_for
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports, as_updated
 from shared.services.delivery import recipients
@@ -50,6 +53,9 @@ def run_day(ports: Ports, actor: Actor, today: date, staff: list[str]) -> dict[s
 def _notices(ports: Ports, actor: Actor, sub: Subscription, today: date, staff: list[str]) -> list[str]:
     done = []
     recent = [today - timedelta(days=n) for n in range(CATCH_UP_DAYS)]
+    if (sub.auto_renew and sub.term_months and sub.end_date and sub.termination is None
+            and sub.end_date <= today + timedelta(days=1) and _renew(ports, actor, sub, today)):
+        done.append("renewed")  # before the end is acted on: a missed day renews, it does not terminate
     if sub.start_date in recent and sub.created_at.date() < sub.start_date and _once(
             ports, actor, sub, "activated", sub.start_date):
         done.append("activated")
@@ -60,10 +66,6 @@ def _notices(ports: Ports, actor: Actor, sub: Subscription, today: date, staff: 
         if termination and termination.requested_at.date() < end and termination.effective not in (
                 "change", "transfer"):
             _tell_staff(ports, sub, staff)
-    if (sub.auto_renew and sub.term_months and sub.end_date and sub.termination is None
-            and today < sub.end_date <= today + timedelta(days=1)):
-        _renew(ports, actor, sub)
-        done.append("renewed")
     for pause in sub.pauses:
         if pause.end in recent and _once(ports, actor, sub, "resumed", pause.end):
             done.append("resumed")
@@ -91,15 +93,22 @@ def _once(ports: Ports, actor: Actor, sub: Subscription, kind: str, day: date, a
     return True
 
 
-def _renew(ports: Ports, actor: Actor, sub: Subscription) -> None:
+def _renew(ports: Ports, actor: Actor, sub: Subscription, today: date) -> bool:
+    """Renew the term ending tomorrow, and every term whose end has passed (a missed day): terms count
+    from the start (start + every term's months, clamped: Jan 31 -> Feb 28 -> Mar 31), and the next bill
+    date follows the new end so that billing goes on."""
     before = sub.model_copy(deep=True)
-    sub.end_date = add_months(sub.end_date, sub.term_months)
+    while sub.end_date <= today + timedelta(days=1):
+        sub.end_date = renewed_end(sub.start_date, sub.end_date, sub.term_months)
+    sub.next_bill_date = next_bill_date(sub, plans_for(ports, [sub])[sub.plan_code], ports.repo.billed_keys(sub.id))
     try:
         ports.repo.update_subscription(sub, ports.audit(actor, "subscription.renewed", "subscription", sub.id,
                                                         before, sub),
                                        [ports.event(actor, "subscription.renewed", {"subscription": as_updated(sub)})])
     except ConflictError:
-        return  # renewed (or changed) meanwhile: the next run sees it
+        sub.end_date, sub.next_bill_date = before.end_date, before.next_bill_date
+        return False  # renewed (or changed) meanwhile: the next run sees it
+    return True
 
 
 def _upcoming(ports: Ports, actor: Actor, sub: Subscription, today: date) -> bool:

@@ -19,7 +19,7 @@ from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.invoicing import CREDIT_LINE, CREDIT_NOTE_NOTE, content_hash, totals
 from shared.billing.models import DocumentLink, Invoice, InvoiceLine, TaxLine
 from shared.billing.money import ZERO, round_money
-from shared.services.billing import buyer_snapshot, finalize_document, seller_snapshot
+from shared.services.billing import buyer_snapshot, check_credit_note_limits, finalize_document, seller_snapshot
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
@@ -240,6 +240,7 @@ def create_credit_note(ports: Ports, actor: Actor, body: CreditNoteCreate,
                                 code="invalid_status")
         credited = _credited_by_line(invoice)
         wanted = credit_by_line(invoice.lines, credited, _credit_request(invoice, body, credited), invoice.currency)
+        check_credit_note_limits(ports, invoice, wanted)  # periods credited since for unused time
         customer = get_customer(ports, invoice.customer_id)
         entity = get_entity(ports, invoice.billing_entity_id)
         lines = [invoice.lines[i].model_copy(update={

@@ -44,21 +44,21 @@ def upcoming(ports: Ports, sub_id: str, periods: int) -> list[Invoice]:
     today = ports.clock.now().date()
     plans = plans_for(ports, [sub])[sub.plan_code]
     billed = ports.repo.billed_keys(sub.id)
-    starts: set[date] = set()
+    bill_dates: dict[date, date] = {}  # period start -> the day the bill run bills it (a trial's end, ...)
     for stream in scheduled_items(sub, plans):
         taken = 0
         for item in stream:
             if item.key in billed or item.service.end <= today:
                 continue
-            starts.add(item.period.start)
+            bill_dates[item.period.start] = min(bill_dates.get(item.period.start, item.bill_date), item.bill_date)
             taken += 1
             if taken >= periods:
                 break
     invoices = []
-    for start in sorted(starts)[:periods]:
+    for start in sorted(bill_dates)[:periods]:
         draft = draft_invoice(ports, customer, [sub], start, period_start=start)
         if draft.lines:
-            invoices.append(_preview(ports, draft, start))
+            invoices.append(_preview(ports, draft, bill_dates[start]))
     return invoices
 
 

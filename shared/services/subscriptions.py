@@ -59,7 +59,8 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
     trial_end = _trial_end(ports, body, plan, customer.id, start)
     anchor = trial_end or start  # a trial converts on its end: the paid cycles start there (Stripe, Chargebee)
     validate_cycle({c.billing_period for c in plan.charges if c.type != "one_time"}, body.billing_alignment,
-                   body.billing_day, body.billing_month, body.billing_weekday)
+                   body.billing_day, body.billing_month, body.billing_weekday,
+                   default_month=cycle_defaults(body.billing_alignment, anchor)[1])
     billing_day, billing_month, billing_weekday = cycle_defaults(
         body.billing_alignment, anchor, body.billing_day, body.billing_month, body.billing_weekday)
     alignment = body.billing_alignment
@@ -319,14 +320,13 @@ def list_subscriptions(ports: Ports, limit: int, after: str | None, customer_id:
 
 
 def current_period_end(sub: Subscription, plan: Plan, today: date) -> date:
-    """End of the billing period in force today: the latest across the plan's recurring charges."""
+    """End of the billing period in force today: the latest across the plan's recurring charges, or
+    its usage charges on a plan with usage only."""
     if today < sub.start_date:
         return sub.start_date
-    ends = [
-        period_containing(sub.start_date, charge.billing_period, sub.billing_day, today, **cycle_of(sub)).end
-        for charge in plan.charges
-        if charge.type == "recurring"
-    ]
+    cycled = [c for c in plan.charges if c.type == "recurring"] or [c for c in plan.charges if c.type == "usage"]
+    ends = [period_containing(sub.start_date, charge.billing_period, sub.billing_day, today, **cycle_of(sub)).end
+            for charge in cycled]
     return max(ends) if ends else today
 
 
