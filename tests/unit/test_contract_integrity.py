@@ -164,7 +164,7 @@ def test_a_missed_calendar_day_renews_instead_of_terminating(world):
     assert contract_calendar.run_day(world.ports, SYSTEM, date(2025, 3, 2), []) == {"renewed": [sub.id]}
     renewed = subscriptions.get_subscription(world.ports, sub.id)
     assert renewed.end_date == date(2025, 3, 31) and renewed.next_bill_date == date(2025, 2, 28)
-    assert not [e for e in world.ports.published if e["type"] == "subscription.terminated"]
+    assert not [e for e in world.outbox() if e["type"] == "subscription.terminated"]
     assert bill(world, acme, "2025-03-02").total == Decimal("30.00")
 
 
