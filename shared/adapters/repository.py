@@ -18,6 +18,7 @@ Key layout (table `BillingTable`):
 | its lines, when they do not fit in its item | INV#id | LINE#000001 (chunks) | | | |
 | a bill-run invoice being finalized (saga) | INV#id | PENDING, STEP#000001 (chunks of claims) | | | |
 | a customer's invoicing slot (lock, pending) | CUS#id | INVOICING | | | |
+| an invoice a bill run issued | RUNINV#run#customer#scope | INV#id | | | |
 | invoicing after-step done | SUB#id | INVOICED#invoice_id | | | |
 | bill run | BR#id | A | BILLRUNS / id | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
@@ -26,13 +27,13 @@ Key layout (table `BillingTable`):
 | alias | ALIAS#kind#value | A | | | |
 
 Aliases (entity codes, external ids, key names) are written in the same transaction as
-their object with "must not exist", so uniqueness holds under concurrency. The invoice a bill
-run issued a customer is an alias too (`bill_run_invoice`: run#customer#scope), found by key.
+their object with "must not exist", so uniqueness holds under concurrency. The invoices a bill
+run issued a customer (scope: a subscription, or `*` for all) are found by key (RUNINV#).
 
 DynamoDB's 400 KB per item never decides whether a document can be stored: a document whose
-JSON exceeds INLINE_DOCUMENT_BYTES keeps its lines in LINE# chunk items beside it (the item
-says how many: attribute `line_chunks`); every reader below reassembles them, so a document
-that fits stays one read.
+lines exceed INLINE_LINES_BYTES keeps them in LINE# chunk items beside it (the item says how
+many: attribute `line_chunks`); every reader below reassembles them, so a document that fits
+stays one read.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ from shared.billing.models import (
 )
 
 DUE_SHARDS = 8
-INLINE_DOCUMENT_BYTES = 300_000  # under DynamoDB's 400 KB per item, with room for the keys and indexes
+# a document keeps its lines in its item while their JSON stays under this: DynamoDB allows 400 KB an item,
+# and the rest of the document (parties, taxes, payments, history) must fit beside them. Lines never change
+# once finalized, so a document's layout never changes either.
+INLINE_LINES_BYTES = 200_000
 CHUNK_BYTES = 300_000  # the JSON of one LINE# or STEP# chunk item
 M = TypeVar("M", bound=Model)
 
@@ -366,7 +370,7 @@ class Repository:
     def _split_lines(invoice: Invoice) -> tuple[dict, list[list[dict]]]:
         """(item data, line chunks): no chunks while the whole document fits in its item."""
         data = to_data(invoice)
-        if json_size(data) <= INLINE_DOCUMENT_BYTES:
+        if json_size(data["lines"]) <= INLINE_LINES_BYTES:
             return data, []
         chunks = chunked(data["lines"])
         data["lines"] = []
@@ -452,13 +456,15 @@ class Repository:
         return Put(item, slot.version or None)
 
     @staticmethod
-    def bill_run_alias(bill_run_id: str, customer_id: str, scope: str | None, invoice_id: str) -> Put:
-        return Put(alias_item("bill_run_invoice", f"{bill_run_id}#{customer_id}#{scope or '*'}", invoice_id))
+    def bill_run_mark(bill_run_id: str, customer_id: str, scope: str | None, invoice_id: str) -> Put:
+        """That bill run `bill_run_id` issued this invoice to the customer (written with the invoice)."""
+        return Put(Item(f"RUNINV#{bill_run_id}#{customer_id}#{scope or '*'}", f"INV#{invoice_id}", "run_invoice",
+                        {"invoice_id": invoice_id}))
 
     def issued_in_run(self, bill_run_id: str, customer_id: str, scope: str | None) -> Invoice | None:
-        """The invoice bill run `bill_run_id` issued this customer (scope: a subscription, or all), by key."""
-        invoice_id = self.resolve_alias("bill_run_invoice", f"{bill_run_id}#{customer_id}#{scope or '*'}")
-        return self.get_invoice(invoice_id) if invoice_id else None
+        """The last invoice bill run `bill_run_id` issued this customer (scope: a subscription, or all), by key."""
+        items, _ = self.store.query(f"RUNINV#{bill_run_id}#{customer_id}#{scope or '*'}", newest_first=True, limit=1)
+        return self.get_invoice(items[0].data["invoice_id"]) if items else None
 
     def store_pending(self, invoice: Invoice, scope: str | None, steps: list[dict]) -> Item:
         """Write a document's lines and claims in chunks (idempotent, invisible until its PENDING item

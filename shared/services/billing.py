@@ -145,7 +145,7 @@ def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft, slot: 
         operations += [ports.repo.subscription_put(sub) for sub in draft.changed]
         operations.append(ports.repo.slot_put(slot, None))
         if invoice.bill_run_id:
-            operations.append(ports.repo.bill_run_alias(invoice.bill_run_id, invoice.customer_id, scope, invoice.id))
+            operations.append(ports.repo.bill_run_mark(invoice.bill_run_id, invoice.customer_id, scope, invoice.id))
         finalize_document(ports, actor, invoice, draft.entity, operations,
                           {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
         for sub in draft.changed:
@@ -192,7 +192,7 @@ def _complete(ports: Ports, actor: Actor, slot: Item, bill_run_id: str | None) -
         done = {**pending, "finalized": True}
         operations = [ports.repo.pending_delete(invoice_id), ports.repo.slot_put(slot, done)]
         if invoice.bill_run_id:
-            operations.append(ports.repo.bill_run_alias(invoice.bill_run_id, invoice.customer_id, pending["scope"],
+            operations.append(ports.repo.bill_run_mark(invoice.bill_run_id, invoice.customer_id, pending["scope"],
                                                         invoice.id))
         finalize_document(ports, actor, invoice, entity, operations,
                           {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})

@@ -90,6 +90,9 @@ def test_eight_hundred_grouped_usage_lines_go_on_one_invoice_that_reads_back_who
     read = get_invoice(world.ports, invoice.id)  # what GET /v1/invoices/{id} returns
     assert read.lines == invoice.lines and content_hash(read) == invoice.content_hash
     assert [d.id for d in documents(world, acme)] == [invoice.id] and len(documents(world, acme)[0].lines) == 800
+    read.pdf_key = "invoices/x.pdf"
+    world.ports.repo.update_invoice(read)  # a later change of its item keeps the lines beside it
+    assert get_invoice(world.ports, invoice.id).lines == invoice.lines
     assert invoice_lifecycle.verify_chain(world.ports, invoice.billing_entity_id)["ok"]
     assert run(world, acme, "br_2", date(2025, 5, 1)) is None
 
@@ -207,6 +210,18 @@ def test_a_retried_step_gets_its_invoice_back_whatever_the_number_of_earlier_doc
     assert len(documents(world, acme)) == 26
     again = run(world, acme)  # Step Functions retries the step after a lost response
     assert again is not None and again.id == invoice.id
+
+
+def test_a_run_that_finds_more_due_later_the_same_day_issues_a_second_invoice(world):
+    acme = customer(world)
+    plan(world, "ms", "10.00")
+    sub = subscribe(world, acme, "ms", DAY.isoformat())
+    first = run(world, acme)
+    actions.add_charge(world.ports, SYSTEM, sub.id, ContractChargeAdd(code="install", name="Install", price="25",
+                                                                      type="one_time"))
+    second = run(world, acme)  # the same run fired again that day
+    assert second.id != first.id and second.total == Decimal("25.00")
+    assert run(world, acme).id == second.id
 
 
 def test_limits_of_dynamodb_are_reported_as_errors_that_will_repeat(world):
