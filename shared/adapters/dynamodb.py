@@ -20,7 +20,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from shared.billing.errors import ConflictError, RetryableError
+from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
 from shared.billing.models import AuditEvent, Model
 
 TRANSIENT = {
@@ -34,6 +34,7 @@ INDEXES = ("gsi1", "gsi2", "gsi3")
 OUTBOX_TYPE = "outbox"
 OUTBOX_RETENTION_SECONDS = 14 * 24 * 3600  # kept for replay, then removed by the table's TTL
 TTL_ATTRIBUTE = "expires_at"  # BillingTable's time-to-live attribute (epoch seconds)
+MAX_TRANSACTION_WRITES = 100  # DynamoDB's TransactWriteItems limit
 
 
 @dataclass
@@ -270,7 +271,7 @@ class DynamoStore:
                 if not request:
                     break
             else:
-                raise RetryableError("DynamoDB left usage writes unprocessed after 8 attempts")
+                raise RetryableError("DynamoDB left writes unprocessed after 8 attempts")
 
     def _paginate(self, kwargs: dict) -> Iterable[dict]:
         while True:
@@ -304,14 +305,22 @@ class DynamoStore:
         ]
         writes += [Put(audit_item(event)).to_transact(self.table) for event in audit]
         writes += [Put(outbox_item(envelope)).to_transact(self.table) for envelope in events]
-        if len(writes) > 100:
-            raise ValueError(f"a transaction holds at most 100 writes, got {len(writes)}")
+        if len(writes) > MAX_TRANSACTION_WRITES:
+            raise NonRetryableError(f"a transaction holds at most {MAX_TRANSACTION_WRITES} writes, got {len(writes)}",
+                                    code="transaction_too_large")
         try:
             self.client.transact_write_items(TransactItems=writes)
         except ClientError as error:
             code = error.response["Error"]["Code"]
+            _refuse_limits(error)
+            if code == "ValidationException":  # e.g. two operations on one item: the same request fails again
+                raise NonRetryableError(f"DynamoDB refused the transaction: {error.response['Error'].get('Message')}",
+                                        code="invalid_transaction") from error
             if code == "TransactionCanceledException":
                 reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if "ValidationError" in reasons:
+                    raise NonRetryableError(f"DynamoDB refused the transaction: {reasons}",
+                                            code="invalid_transaction") from error
                 if "ConditionalCheckFailed" in reasons:
                     raise ConflictError(
                         "the object changed or already exists; read it again and retry",
@@ -323,8 +332,13 @@ class DynamoStore:
             raise
 
     def put_plain(self, item: Item) -> None:
-        """Unconditional single put, for derived data that may be rewritten (never money)."""
+        """Unconditional single put: derived data that may be rewritten, or an idempotent step (the same
+        item written again is the same item)."""
         self._call(self.client.put_item, TableName=self.table, Item=item.to_dynamo())
+
+    def delete_plain(self, pk: str, sk: str) -> None:
+        """Unconditional delete (idempotent: nothing happens when the item is gone already)."""
+        self._call(self.client.delete_item, TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
     def _call(self, method, **kwargs):
         try:
@@ -332,7 +346,15 @@ class DynamoStore:
         except ClientError as error:
             if error.response["Error"]["Code"] in TRANSIENT:
                 raise RetryableError(f"DynamoDB {error.response['Error']['Code']}") from error
+            _refuse_limits(error)
             raise
+
+
+def _refuse_limits(error: ClientError) -> None:
+    """A write DynamoDB refuses for its size fails again tomorrow: say so (not retried), by name."""
+    message = error.response["Error"].get("Message", "")
+    if error.response["Error"]["Code"] == "ValidationException" and "size" in message.lower():
+        raise NonRetryableError(f"DynamoDB refused the write: {message}", code="item_too_large") from error
 
 
 def audit_item(event: AuditEvent) -> Item:

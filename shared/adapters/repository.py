@@ -15,6 +15,11 @@ Key layout (table `BillingTable`):
 | subscription | SUB#id | A | CUS#customer / SUB#id | SUBS / id | DUE#shard / next_bill_date#id |
 | billed item | SUB#id | BILLED#charge#period_start (coupon cycles: BILLED#coupon:CODE#cycle_start) | | | |
 | invoice, credit note | INV#id | A | CUS#customer / INV#id | INVOICES / id | SERIES#entity#kind / sequence |
+| its lines, when they do not fit in its item | INV#id | LINE#000001 (chunks) | | | |
+| a bill-run invoice being finalized (saga) | INV#id | PENDING, STEP#000001 (chunks of claims) | | | |
+| a customer's invoicing slot (lock, pending) | CUS#id | INVOICING | | | |
+| an invoice a bill run issued | RUNINV#run#customer#scope | INV#id | | | |
+| invoicing after-step done | SUB#id | INVOICED#invoice_id | | | |
 | bill run | BR#id | A | BILLRUNS / id | | |
 | "reconciled, e-mail sent" marker of a bill run | BR#id | RECONCILED | | | |
 | audit event | AUDIT#object_id | id | AUDIT_ACTOR#actor / id | AUDIT_ACTION#action / id | AUDIT / id |
@@ -26,16 +31,24 @@ Key layout (table `BillingTable`):
 | outbox entry (an event to publish; TTL `expires_at`) | OUTBOX#event_id | A | | | |
 
 Aliases (entity codes, external ids, key names) are written in the same transaction as
-their object with "must not exist", so uniqueness holds under concurrency.
+their object with "must not exist", so uniqueness holds under concurrency. The invoices a bill
+run issued a customer (scope: a subscription, or `*` for all) are found by key (RUNINV#).
+
+DynamoDB's 400 KB per item never decides whether a document can be stored: a document whose
+lines exceed INLINE_LINES_BYTES keeps them in LINE# chunk items beside it (the item says how
+many: attribute `line_chunks`); every reader below reassembles them, so a document that fits
+stays one read.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from shared.adapters.dynamodb import DynamoStore, Item, Put, to_data
+from shared.adapters.dynamodb import Delete, DynamoStore, Item, Put, to_data
+from shared.billing.errors import NonRetryableError
 from shared.billing.models import (
     AuditEvent,
     BillingEntity,
@@ -43,6 +56,7 @@ from shared.billing.models import (
     Coupon,
     Customer,
     Invoice,
+    InvoiceLine,
     Metric,
     Model,
     Plan,
@@ -51,6 +65,11 @@ from shared.billing.models import (
 )
 
 DUE_SHARDS = 8
+# a document keeps its lines in its item while their JSON stays under this: DynamoDB allows 400 KB an item,
+# and the rest of the document (parties, taxes, payments, history) must fit beside them. Lines never change
+# once finalized, so a document's layout never changes either.
+INLINE_LINES_BYTES = 200_000
+CHUNK_BYTES = 300_000  # the JSON of one LINE# or STEP# chunk item
 M = TypeVar("M", bound=Model)
 
 
@@ -60,6 +79,25 @@ def alias_item(kind: str, value: str, target: str) -> Item:
 
 def due_shard(subscription_id: str) -> int:
     return zlib.crc32(subscription_id.encode()) % DUE_SHARDS
+
+
+def json_size(value) -> int:
+    """Bytes of `value` as stored (the compact JSON of Item.to_dynamo)."""
+    return len(json.dumps(value, separators=(",", ":"), sort_keys=True).encode())
+
+
+def chunked(values: list, max_bytes: int = CHUNK_BYTES) -> list[list]:
+    """`values` in order, cut into lists whose JSON stays under `max_bytes` (a value too big alone: its own)."""
+    chunks: list[list] = [[]]
+    size = 0
+    for value in values:
+        value_size = json_size(value) + 1
+        if chunks[-1] and size + value_size > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(value)
+        size += value_size
+    return chunks if chunks[-1] else []
 
 
 class Repository:
@@ -326,10 +364,50 @@ class Repository:
 
     # invoices -----------------------------------------------------------------
     def invoice_item(self, invoice: Invoice) -> Item:
+        """The document's item; its lines stay out of it when they would not fit (see `store_lines`)."""
         indexes = {"gsi1": (f"CUS#{invoice.customer_id}", f"INV#{invoice.id}"), "gsi2": ("INVOICES", invoice.id)}
         if invoice.sequence is not None:
             indexes["gsi3"] = (f"SERIES#{invoice.billing_entity_id}#{invoice.kind}", f"{invoice.sequence:012d}")
-        return Item(f"INV#{invoice.id}", "A", "invoice", to_data(invoice), invoice.version, indexes)
+        data, chunks = self._split_lines(invoice)
+        extra = {"line_chunks": str(len(chunks))} if chunks else {}
+        return Item(f"INV#{invoice.id}", "A", "invoice", data, invoice.version, indexes, extra)
+
+    @staticmethod
+    def _split_lines(invoice: Invoice) -> tuple[dict, list[list[dict]]]:
+        """(item data, line chunks): no chunks while the whole document fits in its item."""
+        data = to_data(invoice)
+        if json_size(data["lines"]) <= INLINE_LINES_BYTES:
+            return data, []
+        chunks = chunked(data["lines"])
+        data["lines"] = []
+        return data, chunks
+
+    def line_items(self, invoice: Invoice) -> list[Item]:
+        """The LINE# chunk items of a document too big for one item (none for one that fits)."""
+        _, chunks = self._split_lines(invoice)
+        return [Item(f"INV#{invoice.id}", f"LINE#{n:06d}", "invoice_lines", {"lines": lines})
+                for n, lines in enumerate(chunks, 1)]
+
+    def store_lines(self, invoice: Invoice) -> None:
+        """Write the lines of a document too big for one item, before the transaction that writes its item.
+        Idempotent (same id, same lines, same chunks); nothing for a document that fits."""
+        for item in self.line_items(invoice):
+            self.store.put_plain(item)
+
+    def _invoice(self, item: Item) -> Invoice:
+        invoice = Invoice.model_validate(item.data)
+        invoice.version = item.version
+        if "line_chunks" in item.extra:
+            invoice.lines = self._stored_lines(item.pk, int(item.extra["line_chunks"]))
+        return invoice
+
+    def _stored_lines(self, pk: str, count: int) -> list[InvoiceLine]:
+        chunks, _ = self.store.query(pk, begins_with="LINE#")
+        chunks = [c for c in chunks if int(c.sk.removeprefix("LINE#")) <= count]
+        if len(chunks) != count:
+            raise NonRetryableError(f"{pk}: {len(chunks)} of its {count} line chunks are stored",
+                                    code="incomplete_document")
+        return [InvoiceLine.model_validate(line) for chunk in chunks for line in chunk.data["lines"]]
 
     def invoice_put(self, invoice: Invoice, expected: int | None) -> Put:
         """Write `invoice` over version `expected` as the next version (None: it must not exist yet)."""
@@ -341,9 +419,7 @@ class Repository:
     def series(self, entity_id: str, kind: str):
         """Every finalized document of a series in number order (streamed)."""
         for item in self.store.stream(f"SERIES#{entity_id}#{kind}", " ", "~", index="gsi3"):
-            invoice = Invoice.model_validate(item.data)
-            invoice.version = item.version
-            yield invoice
+            yield self._invoice(item)
 
     @staticmethod
     def billed_item(key: str, invoice_id: str, usage: list[dict] | None = None, fixed: dict | None = None) -> Item:
@@ -358,13 +434,86 @@ class Repository:
         return Item(f"SUB#{sub_id}", f"BILLED#{rest}", "billed_item", data)
 
     def get_invoice(self, invoice_id: str) -> Invoice | None:
-        return self._load(Invoice, f"INV#{invoice_id}")
+        item = self.store.get(f"INV#{invoice_id}", "A")
+        return self._invoice(item) if item else None
+
+    def get_invoices(self, ids) -> list[Invoice]:
+        return [self._invoice(item) for item in self.store.batch_get((f"INV#{x}", "A") for x in ids)]
 
     def list_invoices(self, limit: int, after: str | None, customer_id: str | None = None):
         if customer_id:
-            return self._list(Invoice, f"CUS#{customer_id}", "gsi1", limit,
-                              after and f"INV#{after}", begins_with="INV#")
-        return self._list(Invoice, "INVOICES", "gsi2", limit, after)
+            items, more = self.store.query(f"CUS#{customer_id}", index="gsi1", begins_with="INV#",
+                                           after=after and f"INV#{after}", limit=limit)
+        else:
+            items, more = self.store.query("INVOICES", index="gsi2", after=after, limit=limit)
+        return [self._invoice(item) for item in items], more
+
+    # invoicing saga (services/billing.py) ------------------------------------------------
+    def invoicing_slot(self, customer_id: str) -> Item:
+        """The customer's invoicing slot: its version orders the customer's finalizations (every one advances
+        it), `data["pending"]` names a document being finalized. Version 0: never written."""
+        item = self.store.get(f"CUS#{customer_id}", "INVOICING")
+        return item or Item(f"CUS#{customer_id}", "INVOICING", "invoicing_slot", {"pending": None}, 0)
+
+    @staticmethod
+    def slot_put(slot: Item, pending: dict | None) -> Put:
+        """Advance the slot from the version it was read at (a concurrent finalization conflicts)."""
+        item = Item(slot.pk, slot.sk, slot.type, {"pending": pending}, slot.version + 1)
+        return Put(item, slot.version or None)
+
+    @staticmethod
+    def bill_run_mark(bill_run_id: str, customer_id: str, scope: str | None, invoice_id: str) -> Put:
+        """That bill run `bill_run_id` issued this invoice to the customer (written with the invoice)."""
+        return Put(Item(f"RUNINV#{bill_run_id}#{customer_id}#{scope or '*'}", f"INV#{invoice_id}", "run_invoice",
+                        {"invoice_id": invoice_id}))
+
+    def issued_in_run(self, bill_run_id: str, customer_id: str, scope: str | None) -> Invoice | None:
+        """The last invoice bill run `bill_run_id` issued this customer (scope: a subscription, or all), by key."""
+        items, _ = self.store.query(f"RUNINV#{bill_run_id}#{customer_id}#{scope or '*'}", newest_first=True, limit=1)
+        return self.get_invoice(items[0].data["invoice_id"]) if items else None
+
+    def store_pending(self, invoice: Invoice, scope: str | None, steps: list[dict]) -> Item:
+        """Write a document's lines and claims in chunks (idempotent, invisible until its PENDING item
+        exists); return that PENDING item, for the transaction that takes the customer's slot."""
+        self.store_lines(invoice)
+        step_chunks = chunked(steps)
+        for n, chunk in enumerate(step_chunks, 1):
+            self.store.put_plain(Item(f"INV#{invoice.id}", f"STEP#{n:06d}", "invoice_steps", {"steps": chunk}))
+        header, line_chunks = self._split_lines(invoice)
+        return Item(f"INV#{invoice.id}", "PENDING", "pending_invoice",
+                    {"invoice": header, "scope": scope, "line_chunks": len(line_chunks), "steps": len(step_chunks)})
+
+    def pending_invoice(self, invoice_id: str) -> tuple[Invoice, list[dict]] | None:
+        """A document being finalized and its claims, as `store_pending` wrote them (None once finalized)."""
+        item = self.store.get(f"INV#{invoice_id}", "PENDING")
+        if item is None:
+            return None
+        invoice = Invoice.model_validate(item.data["invoice"])
+        if item.data["line_chunks"]:
+            invoice.lines = self._stored_lines(item.pk, item.data["line_chunks"])
+        steps = self.invoice_steps(invoice_id)
+        if len(steps) != item.data["steps"]:
+            raise NonRetryableError(f"invoice {invoice_id}: {len(steps)} of its {item.data['steps']} claim chunks "
+                                    "are stored", code="incomplete_document")
+        return invoice, [step for chunk in steps for step in chunk]
+
+    def invoice_steps(self, invoice_id: str, flat: bool = False) -> list:
+        """The claim chunks `store_pending` wrote (flat: their steps in order)."""
+        items, _ = self.store.query(f"INV#{invoice_id}", begins_with="STEP#")
+        chunks = [item.data["steps"] for item in items]
+        return [step for chunk in chunks for step in chunk] if flat else chunks
+
+    def drop_invoice_steps(self, invoice_id: str, lines_too: bool = False) -> None:
+        """Delete a finished saga's claim chunks (and, for a document never taken, its line chunks)."""
+        prefixes = ("STEP#", "LINE#") if lines_too else ("STEP#",)
+        for prefix in prefixes:
+            items, _ = self.store.query(f"INV#{invoice_id}", begins_with=prefix)
+            for item in items:
+                self.store.delete_plain(item.pk, item.sk)
+
+    @staticmethod
+    def pending_delete(invoice_id: str) -> Delete:
+        return Delete(f"INV#{invoice_id}", "PENDING", must_exist=True)
 
     def update_invoice(self, invoice: Invoice, audit: list[AuditEvent] = ()) -> None:
         expected = invoice.version

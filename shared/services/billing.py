@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
+from shared.adapters.dynamodb import MAX_TRANSACTION_WRITES, CounterAdvance, Delete, Item, Put
 from shared.billing.errors import ConflictError, NonRetryableError, RetryableError, ValidationError
 from shared.billing.invoicing import content_hash, document_number, totals
 from shared.billing.models import (
@@ -46,6 +46,8 @@ from shared.services.ids import new_id
 from shared.services.taxes import apply_tax
 
 FINALIZE_ATTEMPTS = 5
+# the final transaction's own writes: document, counter, customer, slot, alias, pending, audit, events
+FINAL_WRITES_RESERVED = 12
 
 
 def seller_snapshot(entity: BillingEntity) -> PartySnapshot:
@@ -67,13 +69,23 @@ def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
     One invoice covers all the customer's subscriptions; with `subscription_id` (a customer
     invoiced per subscription), that subscription's only.
 
-    Safe to repeat: what is due is "proposed minus already billed", and the billed items are
-    written in the same transaction as the invoice, so a second run (or a concurrent one)
-    finds nothing left. A retried step gets back the invoice its first attempt issued.
+    Safe to repeat: what is due is "proposed minus already billed", and every finalization of the
+    customer advances its invoicing slot (optimistic lock), so a second run (or a concurrent one)
+    conflicts and finds nothing left. A document being finalized (a saga, for invoices too big for
+    one transaction) is completed by whoever finds it, never drafted twice. A retried step gets
+    back the invoice its first attempt issued, looked up by (bill run, customer, scope).
     """
     for _ in range(FINALIZE_ATTEMPTS):
         try:
-            invoice = _invoice_once(ports, actor, customer_id, as_of, bill_run_id, ahead, subscription_id)
+            slot = ports.repo.invoicing_slot(customer_id)
+            pending = slot.data.get("pending")
+            if pending:
+                mine = bill_run_id is not None and pending["scope"] == subscription_id
+                invoice = _complete(ports, actor, slot, bill_run_id if mine else None)
+                if mine:
+                    return invoice
+                continue  # another scope's document: completed, now draft this one
+            invoice = _invoice_once(ports, actor, slot, customer_id, as_of, bill_run_id, ahead, subscription_id)
         except ConflictError:
             continue  # a contract changed or another run billed it meanwhile: recompute
         if invoice is None and bill_run_id:
@@ -82,19 +94,19 @@ def invoice_account(ports: Ports, actor: Actor, customer_id: str, as_of: date,
     raise RetryableError(f"customer {customer_id}: invoice kept conflicting with concurrent changes")
 
 
-def _invoice_once(ports: Ports, actor: Actor, customer_id: str, as_of: date, bill_run_id: str | None,
+def _invoice_once(ports: Ports, actor: Actor, slot: Item, customer_id: str, as_of: date, bill_run_id: str | None,
                   ahead: dict[str, date] | None = None, subscription_id: str | None = None) -> Invoice | None:
     customer = get_customer(ports, customer_id, param="customer_id")
     subs = [s for s in ports.repo.customer_subscriptions(customer.id) if subscription_id in (None, s.id)]
     draft = draft_invoice(ports, customer, subs, as_of, ahead=ahead)
     if not draft.lines:
-        if draft.late_consumed:
-            ports.repo.store.transact([Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed])
+        for start in range(0, len(draft.late_consumed), MAX_TRANSACTION_WRITES):
+            ports.repo.store.transact([Delete(m.pk, m.sk, must_exist=True)
+                                       for m in draft.late_consumed[start:start + MAX_TRANSACTION_WRITES]])
         _refresh_due_index(ports, draft.changed)
         return None
     invoice = assemble_invoice(ports, draft, as_of, bill_run_id)
-    _finalize(ports, actor, invoice, draft)
-    return invoice
+    return _finalize(ports, actor, invoice, draft, slot, subscription_id)
 
 
 def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str | None = None) -> Invoice:
@@ -128,19 +140,114 @@ def assemble_invoice(ports: Ports, draft: Draft, as_of: date, bill_run_id: str |
     return invoice
 
 
-def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> None:
-    """Number, hash and write the invoice with everything it bills, in one transaction."""
-    operations = []
+def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft, slot: Item,
+              scope: str | None) -> Invoice:
+    """Number, hash and write the invoice with everything it bills.
+
+    When it all fits in one transaction (the usual case), it is one: the document, its number, the
+    customer's balance, the billed items, the subscriptions and the customer's invoicing slot.
+    Otherwise (many subscriptions, lines beyond one item) a saga that ends in the same single
+    final transaction for the document (see `_complete`)."""
     for marker in draft.markers:
         marker.data["invoice_id"] = marker.data["invoice_id"] or invoice.id
-        operations.append(Put(marker, 1 if marker.data["invoice_id"] != invoice.id else None))
-    operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
-    for sub in draft.changed:
-        operations.append(ports.repo.subscription_put(sub))
-    finalize_document(ports, actor, invoice, draft.entity, operations,
-                      {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
-    for sub in draft.changed:
-        sub.version += 1
+    claims = len(draft.markers) + len(draft.late_consumed) + len(draft.changed)
+    if claims + FINAL_WRITES_RESERVED <= MAX_TRANSACTION_WRITES and not ports.repo.line_items(invoice):
+        operations = [Put(m, 1 if m.data["invoice_id"] != invoice.id else None) for m in draft.markers]
+        operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
+        operations += [ports.repo.subscription_put(sub) for sub in draft.changed]
+        operations.append(ports.repo.slot_put(slot, None))
+        if invoice.bill_run_id:
+            operations.append(ports.repo.bill_run_mark(invoice.bill_run_id, invoice.customer_id, scope, invoice.id))
+        finalize_document(ports, actor, invoice, draft.entity, operations,
+                          {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
+        for sub in draft.changed:
+            sub.version += 1
+        return invoice
+    steps = [{"put": asdict(m)} for m in draft.markers]
+    steps += [{"delete": [m.pk, m.sk]} for m in draft.late_consumed]
+    steps += [{"subscription": sub.id, "version": sub.version, "recheck_read": draft.recheck_read.get(sub.id),
+               "fields": sub.model_dump(mode="json", include=set(BILLING_FIELDS))} for sub in draft.changed]
+    pending = {"invoice_id": invoice.id, "scope": scope}
+    # lines and claims are written first (inert); taking the slot makes them the customer's pending document
+    try:
+        ports.repo.store.transact([Put(ports.repo.store_pending(invoice, scope, steps)),
+                                   ports.repo.slot_put(slot, pending)])
+    except ConflictError:
+        ports.repo.drop_invoice_steps(invoice.id, lines_too=True)  # never the customer's: leave nothing behind
+        raise
+    taken = Item(slot.pk, slot.sk, slot.type, {"pending": pending}, slot.version + 1)
+    return _complete(ports, actor, taken, invoice.bill_run_id)
+
+
+def _complete(ports: Ports, actor: Actor, slot: Item, bill_run_id: str | None) -> Invoice:
+    """Complete the customer's pending document (its first attempt, a retry, or the next run):
+    1. claim what it bills (billed items, late usage consumed): idempotent writes, safe because the
+       customer's slot is taken, so nobody else invoices this customer meanwhile;
+    2. one transaction: the document finalized (number, hash, balance, counter) and the slot marked so;
+    3. the subscriptions' billing fields (next bill date, watermarks), each once (an INVOICED# marker);
+    4. the slot released.
+    A Lambda that dies anywhere leaves a state the next caller completes; nothing is billed twice."""
+    pending = slot.data["pending"]
+    invoice_id = pending["invoice_id"]
+    if not pending.get("finalized"):
+        stored = ports.repo.pending_invoice(invoice_id)
+        if stored is None:
+            raise ConflictError(f"invoice {invoice_id} was finalized meanwhile")  # by a concurrent caller
+        invoice, steps = stored
+        ports.repo.store.batch_put(Item(**step["put"]) for step in steps if "put" in step)
+        for step in steps:
+            if "delete" in step:
+                ports.repo.store.delete_plain(*step["delete"])
+        if bill_run_id:
+            invoice.bill_run_id = bill_run_id  # issued in the run that completes it
+        entity = get_entity(ports, invoice.billing_entity_id, param="billing_entity")
+        done = {**pending, "finalized": True}
+        operations = [ports.repo.pending_delete(invoice_id), ports.repo.slot_put(slot, done)]
+        if invoice.bill_run_id:
+            operations.append(ports.repo.bill_run_mark(invoice.bill_run_id, invoice.customer_id, pending["scope"],
+                                                        invoice.id))
+        finalize_document(ports, actor, invoice, entity, operations,
+                          {"subscriptions": invoice.subscription_ids, "bill_run_id": invoice.bill_run_id})
+        slot = Item(slot.pk, slot.sk, slot.type, {"pending": done}, slot.version + 1)
+    for step in ports.repo.invoice_steps(invoice_id, flat=True):
+        if "subscription" in step:
+            _update_subscription(ports, invoice_id, step)
+    ports.repo.drop_invoice_steps(invoice_id)
+    try:
+        ports.repo.store.transact([ports.repo.slot_put(slot, None)])
+    except ConflictError:
+        pass  # released by a concurrent caller completing the same document
+    return ports.repo.get_invoice(invoice_id)
+
+
+BILLING_FIELDS = ("next_bill_date", "prepaid_balance", "usage_billed_until", "recheck_from")
+
+
+def _update_subscription(ports: Ports, invoice_id: str, step: dict) -> None:
+    """Write what a finalized invoice changes on a subscription, once. A contract changed since the
+    draft keeps what it changed: its recheck date, and a bill date recomputed from what is billed."""
+    done = Item(f"SUB#{step['subscription']}", f"INVOICED#{invoice_id}", "invoicing_step", {"invoice_id": invoice_id})
+    for _ in range(FINALIZE_ATTEMPTS):
+        if ports.repo.store.get(done.pk, done.sk) is not None:
+            return
+        sub = ports.repo.get_subscription(step["subscription"])
+        if sub is None:
+            return
+        updated = Subscription.model_validate({**sub.model_dump(mode="json"), **step["fields"]})
+        updated.version = sub.version
+        if sub.version != step["version"]:
+            if sub.recheck_from != (step["recheck_read"] and date.fromisoformat(step["recheck_read"])):
+                updated.recheck_from = sub.recheck_from
+            if sub.usage_billed_until and (updated.usage_billed_until or date.min) < sub.usage_billed_until:
+                updated.usage_billed_until = sub.usage_billed_until
+            updated.next_bill_date = next_bill_date(updated, plans_for(ports, [updated])[updated.plan_code],
+                                                    ports.repo.billed_keys(updated.id))
+        try:
+            ports.repo.store.transact([ports.repo.subscription_put(updated), Put(done)])
+            return
+        except ConflictError:
+            continue  # changed meanwhile: read it again
+    raise RetryableError(f"subscription {step['subscription']} kept changing while invoice {invoice_id} updated it")
 
 
 def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: BillingEntity,
@@ -169,6 +276,7 @@ def finalize_document(ports: Ports, actor: Actor, document: Invoice, entity: Bil
     audit = ports.audit(actor, f"{document.kind}.finalized", document.kind, document.id, after={
         "number": document.number, "total": str(document.total), "currency": document.currency,
         **(audit_extra or {})})
+    ports.repo.store_lines(document)  # lines beyond one item: beside it, before the transaction (idempotent)
     ports.repo.store.transact([ports.repo.invoice_put(document, expected_version),
                                CounterAdvance(counter, sequence, document.content_hash), *customer_put, *operations],
                               [audit], [finalized_event(ports, actor, document)])
@@ -222,11 +330,10 @@ def settle_with_balance(ports: Ports, actor: Actor, document: Invoice, to_balanc
 
 def _issued_in_run(ports: Ports, customer_id: str, bill_run_id: str,
                    subscription_id: str | None = None) -> Invoice | None:
-    invoices, _ = ports.repo.list_invoices(limit=20, after=None, customer_id=customer_id)
-    for invoice in invoices:
-        if (invoice.bill_run_id == bill_run_id and invoice.delivery_status != "sent"
-                and subscription_id in (None, *invoice.subscription_ids)):
-            return invoice
+    """The invoice this run issued the customer, if not sent yet: by key, however many documents it has."""
+    invoice = ports.repo.issued_in_run(bill_run_id, customer_id, subscription_id)
+    if invoice is not None and invoice.delivery_status != "sent":
+        return invoice
     return None
 
 
@@ -240,6 +347,7 @@ class Draft:
     markers: list[Item] = field(default_factory=list)  # billed items, coupon cycles, late-usage state
     late_consumed: list[Item] = field(default_factory=list)  # late-usage markers this invoice settles
     changed: list[Subscription] = field(default_factory=list)  # next bill date, balances, usage watermark
+    recheck_read: dict[str, str | None] = field(default_factory=dict)  # changed subscription -> recheck_from as read
 
 
 def plans_for(ports: Ports, subs: list[Subscription]) -> dict[str, dict[int, Plan]]:
@@ -305,6 +413,7 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
                   "usage_billed_until": None if usage_until == date.min else usage_until,
                   "recheck_from": sub.recheck_from if period_start is not None else None}
         if any(getattr(sub, k) != v for k, v in update.items()):
+            draft.recheck_read[sub.id] = sub.recheck_from and sub.recheck_from.isoformat()
             for key, value in update.items():
                 setattr(sub, key, value)
             draft.changed.append(sub)

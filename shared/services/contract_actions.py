@@ -37,7 +37,14 @@ from shared.services.schemas import (
     TermsChange,
     TrialExtension,
 )
-from shared.services.subscriptions import check_price_overrides, current_period_end, get_subscription
+from shared.services.subscriptions import (
+    CONTRACT_FEE_CODES,
+    check_charge_codes,
+    check_price_overrides,
+    contract_charge_codes,
+    current_period_end,
+    get_subscription,
+)
 
 
 def recorded(action: str):
@@ -248,6 +255,7 @@ def change_plan(ports: Ports, actor: Actor, sub_id: str, body: PlanChangeRequest
                             param="quantity", code="no_change")
     kind = "upgrade" if new_fee > old_fee else "downgrade" if new_fee < old_fee else "change"
     successor = _successor(ports, sub, on, plan=plan, quantity=quantity, overrides=overrides)
+    check_charge_codes(plan, contract_charge_codes(successor), "plan_code")
     refund = "prorated" if body.proration == "prorate" else "none"
     return _continue(ports, actor, sub, before, successor, on, "change", refund, f"subscription.{kind}d"
                      if kind != "change" else "subscription.changed",
@@ -434,10 +442,13 @@ def _first(items, after, count: int):
 def add_charge(ports: Ports, actor: Actor, sub_id: str, body: ContractChargeAdd) -> Subscription:
     """An event adds a charge to this contract from `start` (recurring on the contract's cycle, or once)."""
     sub, before, today = _live(ports, actor, sub_id)
-    plan = _plans(ports, sub)[sub.plan_version_on(today)]
-    if any(c.code == body.code for c in plan.charges) or any(
+    plans = _plans(ports, sub)  # every version the contract bills on: a billed item has one charge per code
+    if any(c.code == body.code for plan in plans.values() for c in plan.charges) or any(
             c.charge.code == body.code and (c.end is None or c.end > today) for c in sub.contract_charges):
         raise ConflictError(f"charge '{body.code}' is already on this contract", param="code", code="duplicate_charge")
+    if body.code in CONTRACT_FEE_CODES:
+        raise ValidationError(f"'{body.code}' is the code of a fee the contract adds itself: choose another code",
+                              param="code", code="charge_code_clash")
     start = body.start or max(today, sub.start_date)
     if start < today:
         raise ValidationError(f"a charge cannot be added in the past (today is {today})", param="start")

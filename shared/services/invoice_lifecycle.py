@@ -61,6 +61,7 @@ def create_draft(ports: Ports, actor: Actor, body: ManualInvoiceCreate) -> Invoi
                     buyer=buyer_snapshot(customer), branding=entity.branding, created_at=ports.clock.now(),
                     **totals(lines, ZERO, customer.currency))
     apply_tax(ports.tax, entity, customer, draft)
+    ports.repo.store_lines(draft)
     ports.repo.store.transact([Put(ports.repo.invoice_item(draft))],
                               [ports.audit(actor, "invoice.draft_created", "invoice", draft.id, after=draft)])
     return draft

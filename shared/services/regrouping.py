@@ -57,6 +57,7 @@ def merge_drafts(ports: Ports, actor: Actor, body: InvoiceMerge) -> Invoice:
     notes = list(dict.fromkeys(n for draft in drafts for n in _notes(draft)))
     links = [DocumentLink(relation="merged_from", id=draft.id) for draft in drafts]
     merged = _new_draft(ports, first, lines, shared_fields, notes, links)
+    ports.repo.store_lines(merged)
     operations = [Put(ports.repo.invoice_item(merged))]
     operations += [Delete(f"INV#{draft.id}", "A", expected_version=draft.version) for draft in drafts]
     audit = [ports.audit(actor, "invoice.draft_merged", "invoice", draft.id, before=draft,
@@ -85,6 +86,8 @@ def split_draft(ports: Ports, actor: Actor, invoice_id: str, body: InvoiceSplit)
     else:
         children = [_new_draft(ports, parent, lines, parent.custom_fields, _notes(parent), [link])
                     for lines in _by_index(parent, body.lines)]
+    for child in children:
+        ports.repo.store_lines(child)
     operations = [Put(ports.repo.invoice_item(child)) for child in children]
     operations.append(Delete(f"INV#{parent.id}", "A", expected_version=parent.version))
     audit = [ports.audit(actor, "invoice.draft_split", "invoice", parent.id, before=parent,
@@ -107,6 +110,7 @@ def rebill(ports: Ports, actor: Actor, invoice_id: str, body: RebillRequest) -> 
                             issue_date=current.issue_date)
         lines = [line.model_copy(deep=True) for line in current.lines]
         draft = _new_draft(ports, current, lines, current.custom_fields, _notes(current), [link])
+        ports.repo.store_lines(draft)
         return draft, [Put(ports.repo.invoice_item(draft)), Put(audit_item(ports.audit(
             actor, "invoice.draft_created", "invoice", draft.id, after=draft)))]
 

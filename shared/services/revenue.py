@@ -301,7 +301,7 @@ def due_date(month: str, entity: BillingEntity) -> date:
 
 
 def _invoices(ports: Ports, ids: Iterable[str]) -> list[Invoice]:
-    return [Invoice.model_validate(i.data) for i in ports.repo.store.batch_get((f"INV#{x}", "A") for x in ids)]
+    return ports.repo.get_invoices(ids)
 
 
 def build_files(ports: Ports, finance: Finance, entity: BillingEntity, month: str) -> dict[str, str]:

@@ -42,6 +42,7 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
             f"plan '{plan.code}' is priced in {plan.currency} but the customer is billed in "
             f"{customer.currency}", param="plan_code")
     check_price_overrides(plan, body.price_overrides)
+    check_charge_codes(plan, {code: code for code in CONTRACT_FEE_CODES if getattr(body, code)}, "")
     if customer.country == "BR":  # seed 000: invoices for Brazil carry the Portuguese description
         for index, charge in enumerate(plan.charges):
             if "pt-BR" not in charge.translations and "pt" not in charge.translations:
@@ -117,6 +118,30 @@ def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) ->
         raise ConflictError(f"a subscription with external_id '{body.external_id}' exists",
                             param="external_id") from None
     return sub
+
+
+CONTRACT_FEE_CODES = ("setup_fee", "early_termination_fee")  # the codes of the fees a contract adds itself
+
+
+def check_charge_codes(plan: Plan, contract_codes: dict[str, str], param: str) -> None:
+    """Refuse a contract charge billed under the code of one of its plan's charges: both would bill the same
+    item (one key per subscription, charge and period) and the invoice could never be written.
+    `contract_codes`: code -> the field that brings it (e.g. "setup_fee")."""
+    for charge in plan.charges:
+        if charge.code in contract_codes:
+            field = contract_codes[charge.code]
+            raise ValidationError(
+                f"plan '{plan.code}' (version {plan.plan_version}) has a charge '{charge.code}' and the contract "
+                f"adds its own '{charge.code}' ({field}): one of them must be renamed",
+                param=param or field, code="charge_code_clash")
+
+
+def contract_charge_codes(sub: Subscription) -> dict[str, str]:
+    """The codes a subscription bills besides its plan's: its contract charges and its fees to come."""
+    codes = {extra.charge.code: f"contract_charges[{i}].charge.code" for i, extra in enumerate(sub.contract_charges)}
+    if sub.early_termination_fee:
+        codes.setdefault("early_termination_fee", "early_termination_fee")
+    return codes
 
 
 def check_price_overrides(plan: Plan, overrides: dict) -> None:
@@ -258,6 +283,7 @@ def migrate_plan_version(ports: Ports, actor: Actor, sub_id: str, body: PlanMigr
     if sub.plan_version_on(effective) == target:
         raise ConflictError(f"the subscription is on version {target} from {effective} already",
                             param="plan_version", code="no_change")
+    check_charge_codes(versions[target], contract_charge_codes(sub), "plan_version")
     charge_codes = {c.code for c in versions[target].charges}
     for code in sub.price_overrides:
         if code not in charge_codes:
