@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put
+from shared.adapters.dynamodb import CounterAdvance, Delete, Item, Put, Update
 from shared.billing.errors import ConflictError, NonRetryableError, RetryableError
 from shared.billing.invoicing import content_hash, document_number, totals
 from shared.billing.models import (
@@ -123,6 +123,7 @@ def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft) -> Non
         marker.data["invoice_id"] = marker.data["invoice_id"] or invoice.id
         operations.append(Put(marker, 1 if marker.data["invoice_id"] != invoice.id else None))
     operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
+    operations += draft.usage_fences
     for sub in draft.changed:
         operations.append(ports.repo.subscription_put(sub))
     finalize_document(ports, actor, invoice, draft.entity, operations,
@@ -216,6 +217,7 @@ class Draft:
     markers: list[Item] = field(default_factory=list)  # billed items, coupon cycles, late-usage state
     late_consumed: list[Item] = field(default_factory=list)  # late-usage markers this invoice settles
     changed: list[Subscription] = field(default_factory=list)  # next bill date, balances, usage watermark
+    usage_fences: list[Update] = field(default_factory=list)  # usage billed until: fails if usage arrived meanwhile
 
 
 def plans_for(ports: Ports, subs: list[Subscription]) -> dict[str, dict[int, Plan]]:
@@ -251,6 +253,7 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
     metrics = metrics_for(ports, plans)
     for sub in subs:
         sub_plans = plans[sub.plan_code]
+        fence = ports.repo.usage_fence(sub.id)  # before reading any usage: what arrives after it conflicts
         reader = _stored_usage(ports, sub)
         billed = ports.repo.billed(sub.id)
         due = (due_items(sub, sub_plans, as_of, billed) if period_start is None
@@ -275,8 +278,10 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         draft.markers += late_markers
         draft.late_consumed += consumed
         following = next_bill_date(sub, sub_plans, set(billed) | {item.key for item in due})
-        usage_until = max([sub.usage_billed_until or date.min] + [
-            i.service.end for i in due if item_charge(sub, sub_plans, i)[1].type == "usage"])
+        usage_due = [i.service.end for i in due if item_charge(sub, sub_plans, i)[1].type == "usage"]
+        usage_until = max([sub.usage_billed_until or date.min] + usage_due)
+        if (usage_due or late_markers) and usage_until != date.min:
+            draft.usage_fences.append(ports.repo.usage_fence_close(sub.id, fence, usage_until))
         update = {"next_bill_date": following, "prepaid_balance": rated.balances,
                   "usage_billed_until": None if usage_until == date.min else usage_until,
                   "recheck_from": sub.recheck_from if period_start is not None else None}
