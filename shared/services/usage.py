@@ -174,11 +174,15 @@ class _Writer:
         for entry in entries:
             self._classify(entry)
         group: list[_Sent] = []
+        size, shared = 0, set()  # writes of the group's events; its fences and counters (one write each)
         for entry in entries:
-            if len(self._operations([*group, entry])[0]) > MAX_TRANSACTION and group:
+            own = 1 + len(entry.events) + sum(entry.late)
+            keys = {("fence", e.subscription_id) for e in entry.events} | {("used", k) for k in entry.used}
+            if group and size + own + len(shared | keys) > MAX_TRANSACTION:
                 self._commit(group)
-                group = []
+                group, size, shared = [], 0, set()
             group.append(entry)
+            size, shared = size + own, shared | keys
         if group:
             self._commit(group)
 
@@ -244,6 +248,8 @@ class _Writer:
             self.subs.update(fresh)
             self._classify(entry)
             return True
+        if "used" not in failed or not entry.used:
+            raise RetryableError(f"usage '{entry.transaction_id}' could not be written: conditions {sorted(failed)}")
         key = next(iter(entry.used))  # a concurrent batch used the period's limit meanwhile
         used = self.ports.repo.usage_used([key]).get(key, ZERO)
         self.reject(entry, f"usage limit of {self.limits[key][1]} {key[1]} per period reached "

@@ -12,9 +12,10 @@ File formats (events/README.md, "Bulk usage files"):
 Rows are named by their line number in the file (1-based; a CSV's header is line 1), so a
 rejection reads `rows[7].timestamp`. Blank lines are skipped. A re-dropped file changes
 nothing: its transaction ids are all duplicates (a row whose transaction id was accepted before
-with other content is also listed in `differing_duplicates`: the first event stands). A file that cannot be read as its format (an
-unknown extension, not UTF-8, a bad CSV header, a broken CSV quote) gets a report whose
-`error` names the problem; the rows before a mid-file CSV error are kept.
+with other content is also listed in `differing_duplicates`: the first event stands). A file
+that cannot be read as its format (an unknown extension, not UTF-8, a bad CSV header, a broken
+CSV quote) gets a report whose `error` names the problem; the rows before a mid-file CSV error
+are kept.
 """
 
 from __future__ import annotations

@@ -193,6 +193,25 @@ def test_concurrent_sends_of_one_id_with_different_content_accept_one_and_report
     assert [(ln.kind, ln.quantity) for ln in bill(world, acme, "2025-02-01").lines] == [("usage", Decimal(winner))]
 
 
+def test_a_large_batch_is_written_in_transactions_and_one_that_conflicts_is_written_event_by_event(
+        world, monkeypatch):
+    acme = customer(world, "Acme")
+    sub = subscribe(world, acme)
+    at(world, "2025-01-20")
+    send(world, event(sub, "e-77", "2025-01-05", 1))
+    claims = world.ports.repo.usage_claims
+    monkeypatch.setattr(world.ports.repo, "usage_claims", lambda keys: {})  # as if e-77 arrived after the check
+    transactions = []
+    transact = world.ports.repo.store.transact
+    monkeypatch.setattr(world.ports.repo.store, "transact", lambda ops, *a: (transactions.append(len(ops)),
+                                                                               transact(ops, *a))[1])
+    result = send(world, *(event(sub, f"e-{n}", "2025-01-05", 1) for n in range(150)))
+    monkeypatch.setattr(world.ports.repo, "usage_claims", claims)
+    assert (result["accepted"], result["duplicates"], result["differing_duplicates"]) == (149, 1, [])
+    assert max(transactions) <= 100 and len(transactions) < 150  # chunks, then one event at a time
+    assert [(ln.kind, ln.quantity) for ln in bill(world, acme, "2025-02-01").lines] == [("usage", Decimal(150))]
+
+
 # -- 12: the usage limit is one atomic counter ---------------------------------------------------------
 
 def test_two_concurrent_batches_cannot_both_pass_the_usage_limit(world, monkeypatch):
