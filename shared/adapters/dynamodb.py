@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -148,6 +149,62 @@ class CounterAdvance:
         }
 
 
+def plain_value(value: Any) -> dict:
+    """A DynamoDB attribute value for a number (int, Decimal) or a string."""
+    if isinstance(value, bool):
+        raise TypeError("no booleans in plain attributes")
+    if isinstance(value, int | Decimal):
+        return {"N": format(value, "f") if isinstance(value, Decimal) else str(value)}
+    return {"S": str(value)}
+
+
+@dataclass
+class Update:
+    """Update plain (top-level, non-`data`) attributes of one item in place, e.g. a counter or a
+    fence, under `condition` (None: none). `values` maps `:name` to an int, Decimal or str."""
+
+    pk: str
+    sk: str
+    expression: str
+    condition: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_transact(self, table: str) -> dict:
+        update: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": self.pk}, "sk": {"S": self.sk}},
+                                  "UpdateExpression": self.expression}
+        if self.condition:
+            update["ConditionExpression"] = self.condition
+        if self.values:
+            update["ExpressionAttributeValues"] = {k: plain_value(v) for k, v in self.values.items()}
+        return {"Update": update}
+
+
+@dataclass
+class ConditionCheck:
+    """Fail the transaction unless `condition` holds on the item (nothing is written to it)."""
+
+    pk: str
+    sk: str
+    condition: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_transact(self, table: str) -> dict:
+        check: dict[str, Any] = {"TableName": table, "Key": {"pk": {"S": self.pk}, "sk": {"S": self.sk}},
+                                 "ConditionExpression": self.condition}
+        if self.values:
+            check["ExpressionAttributeValues"] = {k: plain_value(v) for k, v in self.values.items()}
+        return {"ConditionCheck": check}
+
+
+class ConditionFailed(ConflictError):
+    """A transaction's condition failed; `failed` lists the positions of the operations whose
+    condition did not hold (in the order they were passed to `transact`)."""
+
+    def __init__(self, message: str, failed: list[int], **kwargs):
+        super().__init__(message, **kwargs)
+        self.failed = failed
+
+
 class DynamoStore:
     def __init__(self, table: str, counters_table: str, client=None):
         self.table = table
@@ -260,6 +317,23 @@ class DynamoStore:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
+    def plain(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The plain attributes (numbers as Decimal, strings) of the items that exist, by key
+        (consistent reads): counters and fences written with `Update`."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):
+            wanted = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start : start + 100]]
+            request = {self.table: {"Keys": wanted, "ConsistentRead": True}}
+            while request:
+                response = self._call(self.client.batch_get_item, RequestItems=request)
+                for attrs in response["Responses"].get(self.table, []):
+                    found[(attrs["pk"]["S"], attrs["sk"]["S"])] = {
+                        name: Decimal(value["N"]) if "N" in value else value.get("S")
+                        for name, value in attrs.items() if name not in ("pk", "sk")}
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
     def batch_put(self, items: Iterable[Item]) -> None:
         """Unconditional puts, 25 per request, retrying what DynamoDB leaves unprocessed."""
         items = list(items)
@@ -322,8 +396,9 @@ class DynamoStore:
                     raise NonRetryableError(f"DynamoDB refused the transaction: {reasons}",
                                             code="invalid_transaction") from error
                 if "ConditionalCheckFailed" in reasons:
-                    raise ConflictError(
+                    raise ConditionFailed(
                         "the object changed or already exists; read it again and retry",
+                        [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"],
                         code="concurrent_modification",
                     ) from error
                 raise RetryableError(f"transaction cancelled: {reasons}") from error

@@ -10,8 +10,11 @@ Key layout (table `BillingTable`):
 | plan version (immutable) | PLAN#code | V#000001 | | | |
 | metric | METRIC#code | A | METRICS / code | | |
 | coupon | COUPON#code | A | COUPONS / code | | |
-| usage event | UTX#transaction_id | A | USE#subscription#metric / timestamp#transaction_id | | |
-| late usage marker | SUB#id | LATE#metric#timestamp#transaction_id | | | |
+| usage record | USE#subscription#metric | timestamp#transaction_id | | | |
+| usage claim (idempotency) | UTX#subscription#transaction_id (customer events: UTX#customer#transaction_id) | A | | | |
+| late usage marker | SUB#id | LATE#metric#timestamp#transaction_id | | | DUE#shard / due#id |
+| usage fence (plain attributes seq, billed_until) | SUB#id | USAGE_FENCE | | | |
+| usage-limit counter (plain attribute used) | SUB#id | USED#metric#period_start | | | |
 | subscription | SUB#id | A | CUS#customer / SUB#id | SUBS / id | DUE#shard / next_bill_date#id |
 | billed item | SUB#id | BILLED#charge#period_start (coupon cycles: BILLED#coupon:CODE#cycle_start) | | | |
 | invoice, credit note | INV#id | A | CUS#customer / INV#id | INVOICES / id | SERIES#entity#kind / sequence |
@@ -45,9 +48,10 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar
 
-from shared.adapters.dynamodb import Delete, DynamoStore, Item, Put, to_data
+from shared.adapters.dynamodb import Delete, DynamoStore, Item, Put, Update, to_data
 from shared.billing.errors import NonRetryableError
 from shared.billing.models import (
     AuditEvent,
@@ -255,24 +259,48 @@ class Repository:
 
     # usage --------------------------------------------------------------------------
     @staticmethod
-    def usage_key(transaction_id: str) -> tuple[str, str]:
-        return f"UTX#{transaction_id}", "A"
+    def usage_claim_key(scope: str, transaction_id: str) -> tuple[str, str]:
+        """The idempotency key of an event: per subscription (or customer, for events sent for a
+        customer) and transaction id."""
+        return f"UTX#{scope}#{transaction_id}", "A"
+
+    def usage_claim(self, scope: str, transaction_id: str, digest: str, events: list[UsageEvent]) -> Item:
+        """The claim of (scope, transaction id), written with "must not exist" together with its records:
+        the first event sent wins; `digest` tells a later send with other content from a plain retry."""
+        pk, sk = self.usage_claim_key(scope, transaction_id)
+        return Item(pk, sk, "usage_claim", {"transaction_id": transaction_id, "scope": scope, "digest": digest,
+                                            "records": [list(self.usage_record_key(e)) for e in events]})
+
+    def usage_claims(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """The stored claims among these (scope, transaction id), consistent reads."""
+        items = self.store.batch_get(self.usage_claim_key(*key) for key in keys)
+        return {(i.data["scope"], i.data["transaction_id"]): i.data for i in items}
+
+    @staticmethod
+    def usage_record_key(event: UsageEvent) -> tuple[str, str]:
+        stamp = event.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"USE#{event.subscription_id}#{event.metric_code}", f"{stamp}#{event.transaction_id}"
 
     def usage_item(self, event: UsageEvent) -> Item:
-        stamp = event.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return Item(f"UTX#{event.transaction_id}", "A", "usage_event", to_data(event), 1,
-                    {"gsi1": (f"USE#{event.subscription_id}#{event.metric_code}", f"{stamp}#{event.transaction_id}")})
+        """The usage record, in its subscription and metric's partition (read with ConsistentRead)."""
+        return Item(*self.usage_record_key(event), "usage_event", to_data(event), 1)
 
-    def late_marker(self, event: UsageEvent) -> Item:
+    def late_marker(self, event: UsageEvent, due: date) -> Item:
+        """"This usage arrived after its period was invoiced": on the due index from `due` until an
+        invoice settles it, so a contract that has ended (no next bill date) is still invoiced."""
         stamp = event.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return Item(f"SUB#{event.subscription_id}", f"LATE#{event.metric_code}#{stamp}#{event.transaction_id}",
-                    "late_usage", {"metric_code": event.metric_code, "date": event.timestamp.date().isoformat()})
+                    "late_usage", {"metric_code": event.metric_code, "date": event.timestamp.date().isoformat(),
+                                   "due": due.isoformat()},
+                    indexes={"gsi3": (f"DUE#{due_shard(event.subscription_id)}",
+                                      f"{due.isoformat()}#{event.subscription_id}")},
+                    extra={"customer_id": event.customer_id})
 
     def usage_records(self, sub_id: str, metric_code: str, start: date, end: date,
                       received_until: datetime | None = None):
-        """(timestamp, transaction_id, properties) of the usage in [start, end), in time order."""
+        """(timestamp, transaction_id, properties) of the usage in [start, end), in time order (consistent)."""
         for item in self.store.stream(f"USE#{sub_id}#{metric_code}", start.isoformat(),
-                                      f"{(end - timedelta(days=1)).isoformat()}T~", index="gsi1"):
+                                      f"{(end - timedelta(days=1)).isoformat()}T~"):
             data = item.data
             if received_until and data.get("received_at") and (
                     datetime.fromisoformat(data["received_at"]) > received_until):
@@ -280,12 +308,55 @@ class Repository:
             yield datetime.fromisoformat(data["timestamp"]), data["transaction_id"], data["properties"]
 
     def usage_events(self, sub_id: str, metric_code: str, limit: int, after: str | None):
-        items, more = self.store.query(f"USE#{sub_id}#{metric_code}", index="gsi1", after=after, limit=limit)
+        items, more = self.store.query(f"USE#{sub_id}#{metric_code}", after=after, limit=limit)
         return [UsageEvent.model_validate(i.data) for i in items], more
 
     def late_markers(self, sub_id: str) -> list[Item]:
         items, _ = self.store.query(f"SUB#{sub_id}", begins_with="LATE#")
         return items
+
+    # The usage fence of a subscription (SUB#id / USAGE_FENCE, plain attributes): `billed_until` (usage
+    # before that day is invoiced) and `seq`, bumped by every write of usage that a bill run could be
+    # rating right now. Ingestion bumps `seq` on condition "not billed yet"; finalization sets
+    # `billed_until` on condition "`seq` unchanged since the usage was read". Either one fails and
+    # re-reads: an event is billed on its period's invoice or marked late, never neither.
+    @staticmethod
+    def usage_fence_key(sub_id: str) -> tuple[str, str]:
+        return f"SUB#{sub_id}", "USAGE_FENCE"
+
+    def usage_fence(self, sub_id: str) -> int:
+        """The fence's `seq` (0 when no usage was fenced yet): read it before reading the usage."""
+        found = self.store.plain([self.usage_fence_key(sub_id)])
+        return int(found.get(self.usage_fence_key(sub_id), {}).get("seq", 0))
+
+    def usage_fence_claim(self, sub_id: str, earliest: date) -> Update:
+        """Ingestion's part: usage from `earliest` on is written while that day is not invoiced yet."""
+        return Update(*self.usage_fence_key(sub_id), "ADD seq :one",
+                      "attribute_not_exists(billed_until) OR billed_until <= :day",
+                      {":one": 1, ":day": earliest.isoformat()})
+
+    def usage_fence_close(self, sub_id: str, seq: int, billed_until: date) -> Update:
+        """Finalization's part: usage before `billed_until` is invoiced, if no usage arrived since `seq`."""
+        condition = "attribute_not_exists(seq)" if seq == 0 else "seq = :seq"
+        values: dict = {":until": billed_until.isoformat()}
+        if seq:
+            values[":seq"] = seq
+        return Update(*self.usage_fence_key(sub_id), "SET billed_until = :until", condition, values)
+
+    # Usage-limit counters (SUB#id / USED#metric#period_start, plain attribute `used`): what the period
+    # has used of a metric whose usage a customer limits (V5-4180), moved atomically with the events.
+    @staticmethod
+    def usage_used_key(sub_id: str, metric_code: str, period_start: date) -> tuple[str, str]:
+        return f"SUB#{sub_id}", f"USED#{metric_code}#{period_start.isoformat()}"
+
+    def usage_used(self, keys: list[tuple[str, str, date]]) -> dict[tuple[str, str, date], Decimal]:
+        stored = self.store.plain(self.usage_used_key(*k) for k in keys)
+        return {k: stored[self.usage_used_key(*k)]["used"] for k in keys if self.usage_used_key(*k) in stored}
+
+    def usage_used_add(self, key: tuple[str, str, date], seed: Decimal, add: Decimal, limit: Decimal) -> Update:
+        """Add `add` to the counter (first set to `seed`) if it stays within `limit`."""
+        return Update(*self.usage_used_key(*key), "SET used = if_not_exists(used, :seed) + :add",
+                      "attribute_not_exists(used) OR used <= :room", {":seed": seed, ":add": add, ":room": limit - add})
 
     # subscriptions ------------------------------------------------------------
     def subscription_item(self, sub: Subscription) -> Item:
@@ -354,13 +425,22 @@ class Repository:
         return {item.data["key"]: item.data for item in items}
 
     def due_customers(self, as_of: date) -> dict[str, list[str]]:
-        """Customers with a subscription whose next bill date is on or before `as_of`, and those subscriptions."""
+        """Customers with a subscription whose next bill date (or late usage not yet invoiced) is on or
+        before `as_of`, and those subscriptions."""
         customers: dict[str, list[str]] = {}
         for shard in range(DUE_SHARDS):
             items, _ = self.store.query(f"DUE#{shard}", index="gsi3", at_most=f"{as_of.isoformat()}#~")
             for item in items:
                 customers.setdefault(item.extra["customer_id"], []).append(item.pk.removeprefix("SUB#"))
-        return {customer: sorted(subs) for customer, subs in sorted(customers.items())}
+        return {customer: sorted(set(subs)) for customer, subs in sorted(customers.items())}
+
+    def late_usage_due(self, as_of: date) -> list[Item]:
+        """Late-usage markers due on or before `as_of` that no invoice has settled yet."""
+        found = []
+        for shard in range(DUE_SHARDS):
+            items, _ = self.store.query(f"DUE#{shard}", index="gsi3", at_most=f"{as_of.isoformat()}#~")
+            found += [item for item in items if item.type == "late_usage"]
+        return found
 
     # invoices -----------------------------------------------------------------
     def invoice_item(self, invoice: Invoice) -> Item:

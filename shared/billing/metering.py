@@ -32,7 +32,7 @@ Semantics (decided here; the tests pin them):
 - **records** (DS-009) counts the matching events aggregated; **total** is the plain sum of
   their values (for count and unique_count every record counts 1, so total == records).
 - An empty period has no groups: `result()` is `{}` and callers show a zero line.
-- Duplicates: the transaction_id is the storage key, so ingestion deduplicates; the aggregator
+- Duplicates: ingestion stores one event per subscription (or customer) and transaction_id; the aggregator
   keeps constant memory (except unique_count) and does not deduplicate again.
 
 Allowances (seed 004 V5-2834): usage recorded without naming a service consumes the included

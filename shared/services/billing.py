@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from shared.adapters.dynamodb import MAX_TRANSACTION_WRITES, CounterAdvance, Delete, Item, Put
+from shared.adapters.dynamodb import MAX_TRANSACTION_WRITES, CounterAdvance, Delete, Item, Put, Update
 from shared.billing.errors import ConflictError, NonRetryableError, RetryableError, ValidationError
 from shared.billing.invoicing import content_hash, document_number, totals
 from shared.billing.models import (
@@ -150,10 +150,11 @@ def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft, slot: 
     final transaction for the document (see `_complete`)."""
     for marker in draft.markers:
         marker.data["invoice_id"] = marker.data["invoice_id"] or invoice.id
-    claims = len(draft.markers) + len(draft.late_consumed) + len(draft.changed)
+    claims = len(draft.markers) + len(draft.late_consumed) + len(draft.changed) + len(draft.usage_fences)
     if claims + FINAL_WRITES_RESERVED <= MAX_TRANSACTION_WRITES and not ports.repo.line_items(invoice):
         operations = [Put(m, 1 if m.data["invoice_id"] != invoice.id else None) for m in draft.markers]
         operations += [Delete(m.pk, m.sk, must_exist=True) for m in draft.late_consumed]
+        operations += draft.usage_fences
         operations += [ports.repo.subscription_put(sub) for sub in draft.changed]
         operations.append(ports.repo.slot_put(slot, None))
         if invoice.bill_run_id:
@@ -168,6 +169,10 @@ def _finalize(ports: Ports, actor: Actor, invoice: Invoice, draft: Draft, slot: 
     steps += [{"subscription": sub.id, "version": sub.version, "recheck_read": draft.recheck_read.get(sub.id),
                "fields": sub.model_dump(mode="json", include=set(BILLING_FIELDS))} for sub in draft.changed]
     pending = {"invoice_id": invoice.id, "scope": scope}
+    # usage rated on this draft: from here on, what arrives for its periods is late (billed as the difference
+    # on a later invoice), and usage that arrived since the draft was read fails the close (recompute)
+    for start in range(0, len(draft.usage_fences), MAX_TRANSACTION_WRITES):
+        ports.repo.store.transact(draft.usage_fences[start:start + MAX_TRANSACTION_WRITES])
     # lines and claims are written first (inert); taking the slot makes them the customer's pending document
     try:
         ports.repo.store.transact([Put(ports.repo.store_pending(invoice, scope, steps)),
@@ -348,6 +353,7 @@ class Draft:
     late_consumed: list[Item] = field(default_factory=list)  # late-usage markers this invoice settles
     changed: list[Subscription] = field(default_factory=list)  # next bill date, balances, usage watermark
     recheck_read: dict[str, str | None] = field(default_factory=dict)  # changed subscription -> recheck_from as read
+    usage_fences: list[Update] = field(default_factory=list)  # usage billed until: fails if usage arrived meanwhile
 
 
 def plans_for(ports: Ports, subs: list[Subscription]) -> dict[str, dict[int, Plan]]:
@@ -383,6 +389,7 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
     metrics = metrics_for(ports, plans)
     for sub in subs:
         sub_plans = plans[sub.plan_code]
+        fence = ports.repo.usage_fence(sub.id)  # before reading any usage: what arrives after it conflicts
         reader = _stored_usage(ports, sub)
         billed = ports.repo.billed(sub.id)
         due = (due_items(sub, sub_plans, as_of, billed) if period_start is None
@@ -407,8 +414,10 @@ def draft_invoice(ports: Ports, customer: Customer, subs: list[Subscription], as
         draft.markers += late_markers
         draft.late_consumed += consumed
         following = next_bill_date(sub, sub_plans, set(billed) | {item.key for item in due})
-        usage_until = max([sub.usage_billed_until or date.min] + [
-            i.service.end for i in due if item_charge(sub, sub_plans, i)[1].type == "usage"])
+        usage_due = [i.service.end for i in due if item_charge(sub, sub_plans, i)[1].type == "usage"]
+        usage_until = max([sub.usage_billed_until or date.min] + usage_due)
+        if (usage_due or late_markers) and usage_until != date.min:
+            draft.usage_fences.append(ports.repo.usage_fence_close(sub.id, fence, usage_until))
         update = {"next_bill_date": following, "prepaid_balance": rated.balances,
                   "usage_billed_until": None if usage_until == date.min else usage_until,
                   "recheck_from": sub.recheck_from if period_start is not None else None}

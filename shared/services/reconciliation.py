@@ -2,7 +2,8 @@
 
 - `check_bill_run(ports, as_of)`: after a bill run for `as_of`, every contract live that day (status
   active or pending termination) with an item due on or before it has been invoiced, and each item
-  due that very day is on the invoice that billed it as a line of the contract (a $0 line counts).
+  due that very day is on the invoice that billed it as a line of the contract (a $0 line counts);
+  and no late usage due by then (of any contract, ended ones too) is left uninvoiced.
 - `check_export(ports, entity, month, recognized_csv)`: every contract of the entity's customers that
   was live during the month and has an item billed by the month's end whose service overlaps the
   month has a row in the month's recognized revenue file (exports.py writes 0.00 rows for contracts
@@ -72,7 +73,18 @@ def check_bill_run(ports: Ports, as_of: date) -> list[dict]:
             if invoice is None or sub.id not in invoice.subscription_ids:
                 findings.append(_finding(sub, "not_on_invoice",
                                          f"billed on {as_of} by invoice {invoice_id} without a line of the contract"))
-    return findings
+    return findings + _late_usage_not_invoiced(ports, as_of)
+
+
+def _late_usage_not_invoiced(ports: Ports, as_of: date) -> list[dict]:
+    """Late usage due on or before `as_of` that no invoice has billed (also of contracts that have ended)."""
+    markers: dict[str, list] = {}
+    for marker in ports.repo.late_usage_due(as_of):
+        markers.setdefault(marker.pk.removeprefix("SUB#"), []).append(marker)
+    subs = ports.repo.get_subscriptions(set(markers))
+    return [_finding(subs[sub_id], "late_usage_not_invoiced", "; ".join(
+        f"{m.data['metric_code']} used on {m.data['date']}, late since {m.data['due']}" for m in found))
+        for sub_id, found in sorted(markers.items()) if sub_id in subs]
 
 
 def _due_by(stream, day: date):

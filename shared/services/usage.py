@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from pydantic import ValidationError as PydanticValidationError
 
-from shared.billing.errors import NotFoundError, ValidationError
+from shared.adapters.dynamodb import ConditionFailed, Put
+from shared.billing.errors import NotFoundError, RetryableError, ValidationError
 from shared.billing.metering import Aggregator, Allowance, consume_allowances, consumption_order, event_value, matches
 from shared.billing.models import Invoice, Metric, Plan, Subscription, UsageEvent
 from shared.billing.money import ZERO
@@ -30,19 +33,42 @@ class IngestResult:
     duplicates: int = 0
     late: int = 0
     rejected: list[dict] = field(default_factory=list)
+    # duplicates whose content differs from the event stored first (which stands): index, transaction_id, message
+    differing_duplicates: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "late": self.late,
-                "rejected": self.rejected}
+                "rejected": self.rejected, "differing_duplicates": self.differing_duplicates}
+
+
+@dataclass
+class _Sent:
+    """One event as sent, valid so far, and what storing it takes."""
+
+    index: int
+    scope: str  # the subscription it names, or the customer for an event sent for a customer
+    transaction_id: str
+    digest: str
+    events: list[UsageEvent]  # several when a customer's event was split across services
+    windows: list[Period | None] = field(default_factory=list)  # each event's usage period
+    used: dict[tuple, Decimal] = field(default_factory=dict)  # limited usage counters it adds to
+    late: list[bool] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.scope, self.transaction_id
 
 
 def ingest(ports: Ports, actor: Actor, raw_events: list[dict], param: str = "events") -> IngestResult:
-    """Store each new event once, for good, by its transaction_id.
+    """Store each new event once, for good, per subscription (or customer) and transaction_id.
 
     Bad events come back with their index and the field at fault; the good ones are kept. A
-    transaction_id seen before (in this batch or any earlier one) is a duplicate and changes
-    nothing. An event for a period already invoiced is stored and marked late, so the next
-    invoice of the subscription bills it as a separate dated line.
+    transaction_id its subscription (or customer) sent before, in this batch or an earlier one,
+    is a duplicate and changes nothing: the first event stands, and one sent with other content
+    is also listed in `differing_duplicates`. The claim of the transaction id is written with the
+    event, on condition it does not exist yet, so of concurrent sends exactly one is accepted.
+    An event for a period already invoiced is stored and marked late, so the next bill run
+    invoices it as a separate dated line (also when the contract has ended meanwhile).
     """
     actor.require("usage:write")
     if len(raw_events) > MAX_BATCH:
@@ -58,60 +84,195 @@ def ingest(ports: Ports, actor: Actor, raw_events: list[dict], param: str = "eve
                                     "message": first["msg"]})
     subs = _subscriptions(ports, [e for _, e in parsed if not e.customer_id])
     customers = _customer_subscriptions(ports, [e for _, e in parsed if e.customer_id])
-    for owned in customers.values():
+    for _, owned in customers.values():
         subs.update({sub.id: sub for sub in owned})
     plans = plans_for(ports, [s for s in subs.values() if s]) if any(subs.values()) else {}
     metrics = metrics_for(ports, plans) if plans else {}
     now = ports.clock.now()
     allocation = _Allocation(ports, plans, metrics)
-    events: dict[str, list[UsageEvent]] = {}  # by the transaction_id sent; several when one was split
-    indexes: dict[str, int] = {}
+    sent: dict[tuple[str, str], _Sent] = {}
     for index, body in parsed:
-        if body.transaction_id in events:
-            result.duplicates += 1
+        scope = _scope(body, subs, customers)
+        digest = _digest(body)
+        if scope is not None and (scope, body.transaction_id) in sent:
+            _duplicate(result, index, body.transaction_id, sent[(scope, body.transaction_id)].digest, digest)
             continue
         try:
             if body.customer_id:
-                produced = allocation.split(body, customers.get(body.customer_id), subs, now)
+                owned = customers.get(body.customer_id, (None, None))[1]
+                produced = allocation.split(body, owned, subs, now)
             else:
                 produced = [_checked(body, subs, plans, metrics, now)]
         except ValidationError as error:
             result.rejected.append({"index": index, "param": _at(param, index, error.param), "message": error.message})
             continue
-        events[body.transaction_id] = produced
-        indexes[body.transaction_id] = index
-    existing = ports.repo.store.existing(ports.repo.usage_key(t) for t in events)
-    fresh = {t: produced for t, produced in events.items() if ports.repo.usage_key(t) not in existing}
-    result.duplicates += len(events) - len(fresh)
-    over = _over_limit(ports, [e for produced in fresh.values() for e in produced], subs, plans, metrics)
-    for event, message in over:
-        origin = event.transaction_id.split(SPLIT)[0]
-        field_name = metrics[event.metric_code].field
-        if origin in fresh:
-            del fresh[origin]
-            result.rejected.append({"index": indexes[origin], "message": message, "param": _at(
-                param, indexes[origin], f"properties.{field_name}" if field_name else "metric_code")})
-    new = [e for produced in fresh.values() for e in produced]
+        sent[(scope, body.transaction_id)] = _Sent(index, scope, body.transaction_id, digest, produced)
+    stored = ports.repo.usage_claims(list(sent))
+    for key, claim in stored.items():
+        _duplicate(result, sent[key].index, key[1], claim.get("digest"), sent.pop(key).digest)
+    for entry in sent.values():
+        for event in entry.events:
+            sub = subs[event.subscription_id]
+            entry.windows.append(_usage_window(sub, plans[sub.plan_code], event))
+    over, limits = _over_limit(ports, list(sent.values()), subs, metrics)
+    writer = _Writer(ports, subs, now.date(), result, limits, lambda entry, message: result.rejected.append({
+        "index": entry.index, "message": message, "param": _at(param, entry.index, _limited_field(entry, metrics))}))
+    for entry, message in over:
+        del sent[entry.key]
+        writer.reject(entry, message)
+    writer.write(sorted(sent.values(), key=lambda e: e.index))
     result.rejected.sort(key=lambda r: r["index"])
-    late = [e for e in new if _is_late(subs[e.subscription_id], e)]
-    ports.repo.store.batch_put([*(ports.repo.usage_item(e) for e in new), *(ports.repo.late_marker(e) for e in late)])
-    closed = _closed_periods(subs, plans, [e for e in new if e not in late], now.date())
-    late += _billed_meanwhile(ports, closed)
-    result.accepted, result.late = len(fresh), len(late)
+    result.differing_duplicates.sort(key=lambda r: r["index"])
     return result
+
+
+def _limited_field(entry: _Sent, metrics: dict[str, Metric]) -> str:
+    field_name = metrics[entry.events[0].metric_code].field
+    return f"properties.{field_name}" if field_name else "metric_code"
+
+
+def _scope(body: UsageEventInput, subs: dict, customers: dict) -> str | None:
+    """Who the transaction id belongs to: the subscription named, or the customer (None: unknown)."""
+    if body.customer_id:
+        return customers.get(body.customer_id, (None,))[0]
+    sub = subs.get(body.subscription_id or body.external_subscription_id)
+    return sub.id if sub else None
+
+
+def _digest(body: UsageEventInput) -> str:
+    """The event's content, whatever reference named its subscription: tells a retry from a different event."""
+    content = {"metric_code": body.metric_code, "timestamp": body.timestamp.isoformat(),
+               "properties": {k: format(v, "f") if isinstance(v, Decimal) else str(v)
+                              for k, v in sorted(body.properties.items())}}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _duplicate(result: IngestResult, index: int, transaction_id: str, first: str | None, this: str) -> None:
+    result.duplicates += 1
+    if first is not None and first != this:
+        result.differing_duplicates.append({
+            "index": index, "transaction_id": transaction_id,
+            "message": f"transaction_id '{transaction_id}' was already accepted with other content; "
+                       "the event accepted first stands and this one was not stored"})
+
+
+class _Writer:
+    """Writes accepted events in transactions of up to 100 writes: each event's claim and records
+    (and late marker) "must not exist yet", each subscription's usage fence and each limited
+    usage counter once per transaction. A transaction whose condition fails is written again event
+    by event, so only the events at fault are set apart (duplicate, late, over the limit)."""
+
+    ATTEMPTS = 4
+
+    def __init__(self, ports: Ports, subs: dict, today: date, result: IngestResult,
+                 limits: dict[tuple, tuple[Decimal, Decimal]], reject):
+        self.ports, self.subs, self.today, self.result = ports, subs, today, result
+        self.limits = limits  # usage counter -> (its first value when not stored yet, the limit)
+        self.reject = reject  # (entry, message): reports an event over its usage limit
+
+    def write(self, entries: list[_Sent]) -> None:
+        for entry in entries:
+            self._classify(entry)
+        group: list[_Sent] = []
+        size, shared = 0, set()  # writes of the group's events; its fences and counters (one write each)
+        for entry in entries:
+            own = 1 + len(entry.events) + sum(entry.late)
+            keys = {("fence", e.subscription_id) for e in entry.events} | {("used", k) for k in entry.used}
+            if group and size + own + len(shared | keys) > MAX_TRANSACTION:
+                self._commit(group)
+                group, size, shared = [], 0, set()
+            group.append(entry)
+            size, shared = size + own, shared | keys
+        if group:
+            self._commit(group)
+
+    def _classify(self, entry: _Sent) -> None:
+        entry.late = [_is_late(self.subs[e.subscription_id], e) for e in entry.events]
+
+    def _operations(self, group: list[_Sent]) -> tuple[list, list]:
+        """The writes, and for each what it is for: ("event", entry), ("fence", sub id), ("used", key)."""
+        repo = self.ports.repo
+        operations, owners = [], []
+        fences: dict[str, date] = {}
+        used: dict[tuple, Decimal] = {}
+        for entry in group:
+            items = [repo.usage_claim(entry.scope, entry.transaction_id, entry.digest, entry.events)]
+            for event, window, late in zip(entry.events, entry.windows, entry.late, strict=True):
+                items.append(repo.usage_item(event))
+                sub = self.subs[event.subscription_id]
+                if late:
+                    items.append(repo.late_marker(event, sub.next_bill_date or self.today))
+                elif window is None or window.end <= self.today + CLOSING:  # a bill run may be rating it now
+                    day = event.timestamp.date()
+                    fences[sub.id] = min(fences.get(sub.id, day), day)
+            operations += [Put(item) for item in items]
+            owners += [("event", entry)] * len(items)
+            for key, value in entry.used.items():
+                used[key] = used.get(key, ZERO) + value
+        for sub_id, earliest in fences.items():
+            operations.append(repo.usage_fence_claim(sub_id, earliest))
+            owners.append(("fence", sub_id))
+        for key, value in used.items():
+            seed, limit = self.limits[key]
+            operations.append(repo.usage_used_add(key, seed, value, limit))
+            owners.append(("used", key))
+        return operations, owners
+
+    def _commit(self, group: list[_Sent]) -> None:
+        for _ in range(self.ATTEMPTS):
+            operations, owners = self._operations(group)
+            try:
+                self.ports.repo.store.transact(operations)
+            except ConditionFailed as failure:
+                if len(group) > 1:
+                    for entry in group:
+                        self._commit([entry])
+                    return
+                if not self._set_apart(group[0], {owners[i][0] for i in failure.failed if i < len(owners)}):
+                    return
+                continue
+            for entry in group:
+                self.result.accepted += 1
+                self.result.late += sum(entry.late)
+            return
+        raise RetryableError(f"usage '{group[0].transaction_id}' kept conflicting with concurrent writes")
+
+    def _set_apart(self, entry: _Sent, failed: set[str]) -> bool:
+        """Why one event's write failed; True when it should be written again (now late)."""
+        if "event" in failed:  # its claim exists: sent concurrently (or a record key already taken)
+            claim = self.ports.repo.usage_claims([entry.key]).get(entry.key, {})
+            _duplicate(self.result, entry.index, entry.transaction_id, claim.get("digest"), entry.digest)
+            return False
+        if "fence" in failed:  # a bill run invoiced its period meanwhile: the event is late
+            fresh = self.ports.repo.get_subscriptions({e.subscription_id for e in entry.events})
+            self.subs.update(fresh)
+            self._classify(entry)
+            return True
+        if "used" not in failed or not entry.used:
+            raise RetryableError(f"usage '{entry.transaction_id}' could not be written: conditions {sorted(failed)}")
+        key = next(iter(entry.used))  # a concurrent batch used the period's limit meanwhile
+        used = self.ports.repo.usage_used([key]).get(key, ZERO)
+        self.reject(entry, f"usage limit of {self.limits[key][1]} {key[1]} per period reached "
+                           f"({used} used from {key[2]})")
+        return False
+
+
+MAX_TRANSACTION = 100  # writes in one DynamoDB transaction
+CLOSING = timedelta(days=1)  # usage of a period ending by tomorrow may be rated by a run right now: fenced
 
 
 SPLIT = "~"  # a customer-level event consumed from several services: txid, txid~2, txid~3, ...
 
 
-def _customer_subscriptions(ports: Ports, bodies: list[UsageEventInput]) -> dict[str, list[Subscription]]:
-    found: dict[str, list[Subscription]] = {}
+def _customer_subscriptions(ports: Ports, bodies: list[UsageEventInput]) -> dict[str, tuple[str, list[Subscription]]]:
+    """By the reference sent: the customer's id and its subscriptions."""
+    found: dict[str, tuple[str, list[Subscription]]] = {}
     for ref in {b.customer_id for b in bodies}:
         try:
             customer = get_customer(ports, ref, param="customer_id")
         except NotFoundError:
             continue
-        found[ref] = ports.repo.customer_subscriptions(customer.id)
+        found[ref] = (customer.id, ports.repo.customer_subscriptions(customer.id))
     return found
 
 
@@ -180,10 +341,18 @@ class _Allocation:
         return produced
 
 
-def _over_limit(ports: Ports, events: list[UsageEvent], subs: dict, plans: dict, metrics: dict[str, Metric]):
-    """V5-4180: events that would take a customer's period usage of a metric beyond its limit."""
+def _over_limit(ports: Ports, entries: list[_Sent], subs: dict, metrics: dict[str, Metric]):
+    """V5-4180: events that would take a customer's period usage of a metric beyond its limit.
+
+    What a period used of a limited metric is a counter stored beside the subscription (first set
+    from the stored records), added to in the transaction that stores the events on condition it
+    stays within the limit: two batches at once cannot both pass a check on the same count. Sets
+    each entry's `used` (what it adds to which counter); returns the entries over the limit with
+    their message, and each counter's (seed, limit) for the writes.
+    """
+    events = [e for entry in entries for e in entry.events]
     if not events:
-        return []
+        return [], {}
     customers = ports.repo.get_customers({e.customer_id for e in events})
     entities = ports.repo.get_entities({c.billing_entity for c in customers.values()})
     limits: dict[str, dict[str, Decimal]] = {}
@@ -191,29 +360,42 @@ def _over_limit(ports: Ports, events: list[UsageEvent], subs: dict, plans: dict,
         entity = entities.get(customer.billing_entity)
         limits[customer_id] = {**(entity.usage_limits if entity else {}), **customer.usage_limits}
     if not any(limits.values()):
-        return []
-    used: dict[tuple, Decimal] = {}
+        return [], {}
+    wanted: dict[tuple, tuple[Subscription, Metric, Period, Decimal]] = {}
+    for entry in entries:
+        for event, window in zip(entry.events, entry.windows, strict=True):
+            limit = limits.get(event.customer_id, {}).get(event.metric_code)
+            if limit is not None and window is not None:
+                wanted[(event.subscription_id, event.metric_code, window.start)] = (
+                    subs[event.subscription_id], metrics[event.metric_code], window, limit)
+    stored = ports.repo.usage_used(list(wanted))
+    counters = {key: (stored[key] if key in stored else _aggregate(ports, sub, metric, window), limit)
+                for key, (sub, metric, window, limit) in wanted.items()}
+    used = {key: seed for key, (seed, _) in counters.items()}
     over = []
-    for event in sorted(events, key=lambda e: (e.timestamp, e.transaction_id)):
-        limit = limits.get(event.customer_id, {}).get(event.metric_code)
-        if limit is None:
+    for entry in sorted(entries, key=lambda e: (e.events[0].timestamp, e.transaction_id)):
+        adds: dict[tuple, Decimal] = {}
+        message = None
+        for event, window in zip(entry.events, entry.windows, strict=True):
+            key = (event.subscription_id, event.metric_code, window.start if window else None)
+            if key not in counters:
+                continue
+            metric = metrics[event.metric_code]
+            value = event_value(metric, event.properties) if matches(metric, event.properties) else ZERO
+            value = Decimal(1) if value is None else value
+            limit = counters[key][1]
+            if used[key] + adds.get(key, ZERO) + value > limit:
+                message = (f"usage limit of {limit} {event.metric_code} per period reached "
+                           f"({used[key]} used from {window.start})")
+                break
+            adds[key] = adds.get(key, ZERO) + value
+        if message:
+            over.append((entry, message))
             continue
-        sub = subs[event.subscription_id]
-        window = _usage_window(sub, plans[sub.plan_code], event)
-        if window is None:
-            continue
-        key = (sub.id, event.metric_code, window)
-        if key not in used:
-            used[key] = _aggregate(ports, sub, metrics[event.metric_code], window)
-        metric = metrics[event.metric_code]
-        value = event_value(metric, event.properties) if matches(metric, event.properties) else ZERO
-        value = Decimal(1) if value is None else value
-        if used[key] + value > limit:
-            over.append((event, f"usage limit of {limit} {event.metric_code} per period reached "
-                                f"({used[key]} used from {window.start})"))
-            continue
-        used[key] += value
-    return over
+        for key, value in adds.items():
+            used[key] += value
+        entry.used = adds
+    return over, {key: (seed if key not in stored else ZERO, limit) for key, (seed, limit) in counters.items()}
 
 
 def _usage_window(sub: Subscription, plans: dict[int, Plan], event: UsageEvent) -> Period | None:
@@ -274,30 +456,6 @@ _SKEW = timedelta(minutes=5)
 
 def _is_late(sub: Subscription, event: UsageEvent) -> bool:
     return sub.usage_billed_until is not None and event.timestamp.date() < sub.usage_billed_until
-
-
-def _closed_periods(subs: dict, plans: dict, events: list[UsageEvent], today: date) -> list[UsageEvent]:
-    """The events whose usage period has ended: only those can be billed by a run (as_of <= today)."""
-    ends: dict[tuple, date | None] = {}
-    closed = []
-    for event in events:
-        key = (event.subscription_id, event.metric_code, event.timestamp.date())
-        if key not in ends:
-            sub = subs[event.subscription_id]
-            window = _usage_window(sub, plans[sub.plan_code], event)
-            ends[key] = window.end if window else None
-        if ends[key] is None or ends[key] <= today:
-            closed.append(event)
-    return closed
-
-
-def _billed_meanwhile(ports: Ports, events: list[UsageEvent]) -> list[UsageEvent]:
-    """Re-read the subscriptions after writing: a bill run that finalized meanwhile may have missed these."""
-    subs = ports.repo.get_subscriptions({e.subscription_id for e in events}) if events else {}
-    late = [e for e in events if _is_late(subs[e.subscription_id], e)]
-    if late:
-        ports.repo.store.batch_put([ports.repo.late_marker(e) for e in late])
-    return late
 
 
 # reading ------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ File formats (events/README.md, "Bulk usage files"):
 
 Rows are named by their line number in the file (1-based; a CSV's header is line 1), so a
 rejection reads `rows[7].timestamp`. Blank lines are skipped. A re-dropped file changes
-nothing: its transaction ids are all duplicates. A file that cannot be read as its format (an
-unknown extension, not UTF-8, a bad CSV header, a broken CSV quote) gets a report whose
-`error` names the problem; the rows before a mid-file CSV error are kept.
+nothing: its transaction ids are all duplicates (a row whose transaction id was accepted before
+with other content is also listed in `differing_duplicates`: the first event stands). A file
+that cannot be read as its format (an unknown extension, not UTF-8, a bad CSV header, a broken
+CSV quote) gets a report whose `error` names the problem; the rows before a mid-file CSV error
+are kept.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def import_usage_file(ports: Ports, actor: Actor, key: str, body: bytes, file_fo
     `error` (None, or what made the file unreadable, with `param`).
     """
     actor.require("usage:write")
-    totals, rejections = usage.IngestResult(), _Rejections()
+    totals, rejections = usage.IngestResult(), _Rejections()  # totals.differing_duplicates: by row
     rows = 0
     unreadable: list[dict] = []
     batch: list[Row] = []
@@ -101,6 +103,7 @@ def import_usage_file(ports: Ports, actor: Actor, key: str, body: bytes, file_fo
         "late": totals.late,
         "rejected_count": rejected_count,
         "rejected": listed,
+        "differing_duplicates": totals.differing_duplicates[:MAX_LISTED_REJECTIONS],
         "error": unreadable[0] if unreadable else None,
     }
     files.put(report_key(key), json.dumps(report, indent=1).encode(), "application/json")
@@ -128,6 +131,11 @@ def _ingest(ports: Ports, actor: Actor, batch: list[Row], totals: usage.IngestRe
     totals.accepted += result.accepted
     totals.duplicates += result.duplicates
     totals.late += result.late
+    for duplicate in result.differing_duplicates:
+        row = batch[duplicate["index"]].number
+        totals.differing_duplicates.append({"row": row, "param": f"{PARAM}[{row}]",
+                                            "transaction_id": duplicate["transaction_id"],
+                                            "message": duplicate["message"]})
     for rejection in result.rejected:
         # ingest names the position in the batch ("rows[3].timestamp"); the report names the line
         index = rejection["index"]

@@ -18,16 +18,25 @@ class RejectedEvent(BaseModel):
     message: str
 
 
+class DifferingDuplicate(BaseModel):
+    index: int
+    transaction_id: str
+    message: str
+
+
 class IngestResponse(BaseModel):
     accepted: int
     duplicates: int
     late: int
     rejected: list[RejectedEvent]
+    differing_duplicates: list[DifferingDuplicate] = []
 
 
 @router.post("/v1/usage-events", tags=["usage"])
 def ingest(body: UsageBatch) -> IngestResponse:
-    """Up to 1,000 events; each stored once by `transaction_id`. Rejected events name their index and field."""
+    """Up to 1,000 events; each stored once per subscription (or customer) and `transaction_id`: the first
+    event sent wins, later ones count as `duplicates`, and those with other content are also listed in
+    `differing_duplicates`. Rejected events name their index and field."""
     return IngestResponse(**usage.ingest(ports(router), actor(router), body.events).as_dict())
 
 
