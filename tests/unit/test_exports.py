@@ -155,7 +155,7 @@ def test_rollforward_of_an_annual_prepay_account():
     recognized = schedules(annual_renewals(1))
     assert rows(deferred_rollforward_csv(recognized, "2025-04")) == [
         {"month": "2025-04", "customer_id": "cus_1", "currency": "USD", "opening_deferred": "0.00",
-         "billed": "12000.00", "recognized": "1000.00", "closing_deferred": "11000.00"}]
+         "billed": "12000.00", "reversed": "0.00", "recognized": "1000.00", "closing_deferred": "11000.00"}]
     [may] = rows(deferred_rollforward_csv(recognized, "2025-05"))
     assert (may["opening_deferred"], may["billed"], may["recognized"], may["closing_deferred"]) == (
         "11000.00", "0.00", "1000.00", "10000.00")
@@ -169,10 +169,10 @@ def test_rollforward_adds_up_for_every_account_and_month_with_credits():
     recognized = apply_credit_note(recognized, note)
     for month in [f"{y}-{m:02d}" for y in (2025, 2026) for m in range(1, 13)]:
         for row in rows(deferred_rollforward_csv(recognized, month)):
-            opening, billed, recognized_amount, closing = (D(row[k]) for k in ROLLFORWARD_COLUMNS[3:])
-            assert opening + billed - recognized_amount == closing
+            opening, billed, reversed_, recognized_amount, closing = (D(row[k]) for k in ROLLFORWARD_COLUMNS[3:])
+            assert opening + billed - reversed_ - recognized_amount == closing
     [september] = [r for r in rows(deferred_rollforward_csv(recognized, "2025-09")) if r["customer_id"] == "cus_1"]
-    assert september["billed"] == "-6000.00"
+    assert (september["billed"], september["reversed"]) == ("0.00", "6000.00")
 
 
 # --- GL journal ----------------------------------------------------------------------------------------------------
@@ -235,8 +235,9 @@ def test_the_register_lists_every_numbered_document_of_the_month():
                              document("DRAFT", date(2025, 4, 21), line("5.00", date(2025, 4, 1), date(2025, 5, 1)),
                                       status="draft", buyer="=HYPERLINK(\"http://x\")")]
     register = rows(invoice_register_csv(bills, "2025-04"))
-    assert [(r["number"], r["status"], r["total"], r["subscription_ids"]) for r in register] == [
-        ("INV-MS-1", "finalized", "1250.00", "sub_ms"), ("INV-V", "void", "5.00", "sub_esp")]
+    assert [(r["document_type"], r["number"], r["status"], r["total"], r["subscription_ids"]) for r in register] == [
+        ("invoice", "INV-MS-1", "finalized", "1250.00", "sub_ms"), ("invoice", "INV-V", "void", "5.00", "sub_esp"),
+        ("void", "INV-V", "void", "-5.00", "sub_esp")]  # issued and voided in April: it nets to nothing
     assert register[0]["external_ids"] == "MS-2025-001"
 
 

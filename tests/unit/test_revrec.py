@@ -269,14 +269,18 @@ def annual_monthly_schedule():
     return schedule
 
 
-def test_a_credit_part_way_reduces_only_the_months_from_its_date():
+def test_a_credit_part_way_reverses_its_share_of_the_past_in_its_month_and_reduces_the_rest():
+    # ASC 606-10-32-43 / IFRS 15.89 (cumulative catch-up): 300 of 1,200 is a quarter of every month.
+    # January to June (600 recognized, closed) stay; July reverses their quarter (150) and keeps 75 of its 100.
     schedule = annual_monthly_schedule()
     credited = adjust_schedule(schedule, D("300.00"), date(2025, 7, 10))
     months = by_month(credited)
     assert [months[f"2025-{m:02d}"] for m in range(1, 7)] == [D("100.00")] * 6  # January to June unchanged
-    assert [months[f"2025-{m:02d}"] for m in range(7, 13)] == [D("50.00")] * 6
+    assert months["2025-07"] == D("75.00") - D("150.00")
+    assert [months[f"2025-{m:02d}"] for m in range(8, 13)] == [D("75.00")] * 5
+    assert credited.recognized_through("2025-07") == D("525.00") == D("700.00") * 3 / 4
     assert credited.scheduled == credited.net == D("900.00")
-    assert credited.billed_in("2025-07") == D("-300.00")
+    assert (credited.billed_in("2025-07"), credited.reversed_in("2025-07")) == (D("0"), D("300.00"))
 
 
 def test_a_credit_larger_than_what_is_left_reverses_revenue_in_its_month():
@@ -284,7 +288,9 @@ def test_a_credit_larger_than_what_is_left_reverses_revenue_in_its_month():
     credited = adjust_schedule(schedule, D("1000.00"), date(2025, 11, 5))
     months = by_month(credited)
     assert months["2025-10"] == D("100.00")
-    assert months["2025-11"] == D("-800.00") and "2025-12" not in months  # 200 left, 800 more reversed
+    # 1,000 of 1,200 leaves a sixth of every month: through November 1,100 / 6 = 183.33, so November
+    # is 183.33 - 1,000.00 (recognized through October) = -816.67, December the remaining 16.67.
+    assert months["2025-11"] == D("-816.67") and months["2025-12"] == D("16.67")
     assert credited.scheduled == D("200.00")
 
 
@@ -301,7 +307,9 @@ def test_a_credit_note_names_the_lines_it_credits():
     schedules = schedules_for_invoice(bill, convention="monthly")
     note = invoice(line("-600.00", date(2025, 1, 1), date(2026, 1, 1), kind="credit"), issue=date(2025, 7, 1))
     [credited] = apply_credit_note(schedules, note)
-    assert by_month(credited) == {f"2025-{m:02d}": D("100.00") for m in range(1, 7)}  # July on: credited away
+    # half of the line: July reverses half of January to June (300) and keeps half of its own 100
+    assert by_month(credited) == {**{f"2025-{m:02d}": D("100.00") for m in range(1, 7)}, "2025-07": D("-250.00"),
+                                  **{f"2025-{m:02d}": D("50.00") for m in range(8, 13)}}
     assert (credited.net, credited.credits[0].period) == (D("600.00"), "2025-07")
     with pytest.raises(ValidationError) as error:
         schedules_for_invoice(note)  # a credit note makes no schedule of its own
