@@ -284,3 +284,23 @@ def test_a_credit_note_before_its_invoices_finalized_event_processes_the_invoice
     assert [(e["period"], e["amount"]) for e in schedule["entries"]] == [("2025-09", "1000.00")]
     assert _actions(book, note.id).count("revenue_schedules.credited") == 1
     assert _actions(book, invoice.id).count("revenue_schedules.created") == 1
+
+
+def test_a_termination_processed_before_its_invoices_event_still_ends_the_schedule(runtime, book):
+    from shared.services import billing
+    from shared.services.catalog import create_customer
+    from shared.services.schemas import CustomerCreate, SubscriptionCreate, TerminateRequest
+    from shared.services.subscriptions import create_subscription, terminate_subscription
+
+    ports, actor = book["ports"], book["actor"]
+    customer = create_customer(ports, actor, CustomerCreate(name="Umbrella", email="ap@umbrella.example",
+                                                            country="US", region="US-CA", currency="USD"))
+    sub = create_subscription(ports, actor, SubscriptionCreate(customer_id=customer.id, plan_code="esp-annual",
+                                                               start_date=date(2025, 9, 1)))
+    invoice = billing.invoice_account(ports, actor, customer.id, date(2025, 9, 1))
+    terminate_subscription(ports, actor, sub.id, TerminateRequest(effective="immediately"))  # no refund (plan)
+    runtime.invoke("revenue_schedules", sample("eventbridge/invoice_finalized.json", inv_sample=invoice.id))
+    (schedule,) = _schedules(runtime, invoice.id)
+    # service ended on 2025-09-02 with nothing refundable: the year is recognized in September
+    assert [(e["period"], e["amount"]) for e in schedule["entries"]] == [("2025-09", "12000.00")]
+    assert schedule["service_end"] == "2025-09-02"

@@ -372,8 +372,8 @@ def test_fourteen_months_of_voids_and_credit_notes_keep_register_journal_and_rev
                 credited = bill.lines[target].model_copy(update={"kind": "credit", "amount": -amount,
                                                                  "unit_price": -amount, "credited_line": target})
                 note = document(f"CN-{credit_notes}", day, credited, customer=bill.customer_id)
-                note = note.model_copy(update={"kind": "credit_note", "credit_note_of": bill.id, "id": f"cn_{credit_notes}",
-                                               "billing_entity_id": bill.billing_entity_id})
+                note = note.model_copy(update={"kind": "credit_note", "credit_note_of": bill.id,
+                                               "id": f"cn_{credit_notes}", "billing_entity_id": bill.billing_entity_id})
                 by_id[note.id] = note
                 recognized = apply_credit_note(recognized, note)
         for entity in ("ent_a", "ent_b"):  # the month's files, written on its export day
@@ -407,7 +407,8 @@ def test_fourteen_months_of_voids_and_credit_notes_keep_register_journal_and_rev
         for r in rollforward:
             opening, billed, reversed_, recognized_amount, closing = (D(r[k]) for k in ROLLFORWARD_COLUMNS[3:])
             assert opening + billed - recognized_amount - reversed_ == closing
-        deferred_moved = sum(D(r["credit"]) - D(r["debit"]) for r in journal if r["account"] == ACCOUNTS.deferred_revenue)
+        deferred_moved = sum(D(r["credit"]) - D(r["debit"]) for r in journal
+                             if r["account"] == ACCOUNTS.deferred_revenue)
         net_billed = sum(D(r["billed"]) - D(r["reversed"]) for r in rollforward)
         assert deferred_moved == sum(D(r["closing_deferred"]) - D(r["opening_deferred"]) for r in rollforward)
         assert sum(D(r["subtotal"]) for r in register) == net_billed, (entity, month)  # net invoiced, before tax
