@@ -7,13 +7,15 @@ Key layout (table `BillingTable`, beside `shared/adapters/repository.py`'s):
 |---|---|---|---|---|
 | revenue schedule | REV#invoice | S#pos | REVSUB#sub / invoice#pos | REVENT#entity#shard / billed_month#invoice#pos |
 | invoice processed | REV#invoice | DOC | | REVDOC#entity / issue_date#invoice |
+| invoice void applied | REV#invoice | VOID | | REVDOC#entity / void_date#invoice |
 | finance export | EXPORT#entity#month | A | EXPORTS#entity / month | EXPORTS / month#entity |
 
 `pos` is the line's index in the invoice's `lines[]` (4 digits) and the bundle component's index
 (2 digits; 00 for a line without components): `0003#00`. `shard` is crc32(invoice id) mod 8.
 A schedule's id is `rs_<invoice id without inv_>_<line>_<component index>`. The "invoice
 processed" marker is written with "must not exist" in the transaction that stores an invoice's
-schedules (or applies a credit note), so a redelivered `invoice.finalized` changes nothing.
+schedules (or applies a credit note), so a redelivered `invoice.finalized` changes nothing; the
+"void applied" marker likewise in the transaction that voids them (`invoice.voided`).
 Schedules of one billing entity spread over `REVENUE_SHARDS` partitions of gsi2, so invoices
 finalized at month end do not all land on one partition.
 """
@@ -161,17 +163,30 @@ class RevenueRepository:
                      "schedules": schedules, "kind": kind},
                     indexes={"gsi2": (f"REVDOC#{entity_id}", f"{issue_date.isoformat()}#{invoice_id}")})
 
+    @staticmethod
+    def void_item(invoice_id: str, entity_id: str, void_date: date, month: str) -> Item:
+        """The marker of an invoice whose schedules were voided (`month`: the month the void took effect in)."""
+        return Item(f"REV#{invoice_id}", "VOID", "revenue_void",
+                    {"invoice_id": invoice_id, "entity_id": entity_id, "void_date": void_date.isoformat(),
+                     "month": month},
+                    indexes={"gsi2": (f"REVDOC#{entity_id}", f"{void_date.isoformat()}#{invoice_id}")})
+
     def is_processed(self, invoice_id: str) -> bool:
         return self.store.get(f"REV#{invoice_id}", "DOC") is not None
 
+    def is_voided(self, invoice_id: str) -> bool:
+        return self.store.get(f"REV#{invoice_id}", "VOID") is not None
+
     def documents_issued(self, entity_id: str, first: date, last: date) -> list[str]:
-        """Ids of the entity's invoices and credit notes with schedules, issued in [first, last]."""
-        return [i.data["invoice_id"] for i in self.store.stream(
-            f"REVDOC#{entity_id}", first.isoformat(), f"{last.isoformat()}#\uffff", index="gsi2")]
+        """Ids of the entity's invoices and credit notes with schedules issued, or voided, in [first, last]
+        (each once)."""
+        return list(dict.fromkeys(i.data["invoice_id"] for i in self.store.stream(
+            f"REVDOC#{entity_id}", first.isoformat(), f"{last.isoformat()}#\uffff", index="gsi2")))
 
     def save(self, new: Iterable[StoredSchedule], changed: Iterable[StoredSchedule], marker: Item | None,
-             audit: Iterable[AuditEvent] = ()) -> None:
-        """New schedules, changed ones (if unchanged since read) and the processed marker, all or none.
+             audit: Iterable[AuditEvent] = (), also: Iterable[Item] = ()) -> None:
+        """New schedules, changed ones (if unchanged since read) and the processed marker (and the `also`
+        markers, each written only if it does not exist), all or none.
 
         More than one transaction holds (100 writes) are written in chunks, the marker in the last one:
         a repeat after a partial write rewrites the same new schedules and then completes.
@@ -181,6 +196,7 @@ class RevenueRepository:
             operations.append(Put(self.schedule_item(_bumped(stored)), stored.version))
         if marker is not None:
             operations.append(Put(marker))
+        operations += [Put(item) for item in also]
         audit = list(audit)
         while len(operations) + len(audit) > 100:
             chunk, operations = operations[:90], operations[90:]

@@ -19,23 +19,28 @@ numbers and keep their "-" (shared.billing.csvs).
    gl_code, currency, recognized
 
 2. `deferred_rollforward_csv(schedules, month, subscription_ids=None)`: per account and currency,
-   opening_deferred + billed - recognized = closing_deferred. Billed: lines of invoices issued in
-   the month less credits taken in it; deferred: billed and not yet recognized (negative when
-   revenue was recognized before it was billed). Rows where all four are zero are left out.
-   month, customer_id, currency, opening_deferred, billed, recognized, closing_deferred
+   opening_deferred + billed - reversed - recognized = closing_deferred. Billed: lines of invoices
+   issued in the month; reversed: billing reversed in the month by credit notes and voids;
+   recognized: net of the catch-up reversals of credit notes and voids; deferred: billed and not
+   yet recognized (negative when revenue was recognized before it was billed). Rows where all five
+   are zero are left out.
+   month, customer_id, currency, opening_deferred, billed, reversed, recognized, closing_deferred
 
 3. `gl_journal_csv(invoices, schedules, month, accounts)`: balanced entries (debits = credits in
-   each entry). Billing, one entry per invoice or credit note issued in the month (drafts and
-   void ones post nothing): receivables = total, deferred revenue = the lines by their GL code,
-   tax payable = the tax lines by jurisdiction; a credit note posts the same with the sides
-   swapped. Recognition, one entry per currency dated the month's last day: deferred revenue
+   each entry). Billing, one entry per invoice or credit note issued in the month (drafts post
+   nothing; an invoice voided later was issued all the same): receivables = total, deferred revenue
+   = the lines by their GL code, tax payable = the tax lines by jurisdiction; a credit note posts
+   the same with the sides swapped, and so does the void of an invoice, in the month it was voided
+   (entry `VOID-<number>`). Recognition, one entry per currency dated the month's last day: deferred revenue
    to the lines' revenue GL codes (7005, 7010...; `accounts.suspense` for a line without one).
    The deferred account moves by what the roll-forward shows (billed - recognized).
    entry_id, entry_date, source, document, currency, account, description, debit, credit
-   (source: invoice, credit_note or recognition; document: the invoice number, or the month)
+   (source: invoice, credit_note, void or recognition; document: the invoice number, or the month)
 
-4. `invoice_register_csv(invoices, month)`: every numbered document issued in the month,
-   void ones included (numbering stays gapless), drafts left out.
+4. `invoice_register_csv(invoices, month)`: every numbered document issued in the month, with its
+   status at the month's end (so a month's file stays as written), void ones included (numbering
+   stays gapless), drafts left out; and a `void` row for each invoice voided in the month, its
+   amounts negated, so the month's rows add up to what was invoiced net of credit notes and voids.
    month, document_type, number, invoice_id, status, issue_date, due_date, customer_id,
    buyer_name, buyer_country, currency, subtotal, tax_total, total, amount_due, lines,
    subscription_ids, external_ids   (lists joined with ";")
@@ -58,11 +63,19 @@ from shared.billing.csvs import csv_text
 from shared.billing.errors import ValidationError
 from shared.billing.models import Invoice, Plan, Subscription
 from shared.billing.money import ZERO, round_money
-from shared.billing.revrec import RevenueSchedule, check_month, is_credit_note, month_bounds, month_of
+from shared.billing.revrec import (
+    RevenueSchedule,
+    check_month,
+    is_credit_note,
+    month_bounds,
+    month_of,
+    status_at_end_of,
+    voided_on,
+)
 
 REVENUE_COLUMNS = ("month", "customer_id", "subscription_id", "external_id", "charge_code", "component",
                    "pob_identifier", "gl_code", "currency", "recognized")
-ROLLFORWARD_COLUMNS = ("month", "customer_id", "currency", "opening_deferred", "billed", "recognized",
+ROLLFORWARD_COLUMNS = ("month", "customer_id", "currency", "opening_deferred", "billed", "reversed", "recognized",
                        "closing_deferred")
 JOURNAL_COLUMNS = ("entry_id", "entry_date", "source", "document", "currency", "account", "description", "debit",
                    "credit")
@@ -109,7 +122,8 @@ def recognized_revenue_csv(schedules: Iterable[RevenueSchedule], month: str,
     first, following = month_bounds(month)
     for s in _selected(schedules, subscription_ids):
         amount = s.recognized_in(month)
-        in_service = s.billed_period <= month and s.service_start < following and s.service_end > first
+        in_service = (s.billed_period <= month and s.service_start < following and s.service_end > first
+                      and (s.voided is None or month < s.voided))
         if amount != 0 or in_service:
             key = (s.customer_id, s.subscription_id or "", s.external_id or "", s.charge_code or "",
                    s.component or "", s.pob_identifier, s.gl_code or "", s.currency)
@@ -127,17 +141,17 @@ def deferred_rollforward_csv(schedules: Iterable[RevenueSchedule], month: str,
     before = previous_month(month)
     sums: dict[tuple[str, str], list[Decimal]] = {}
     for s in _selected(schedules, subscription_ids):
-        figures = sums.setdefault((s.customer_id, s.currency), [ZERO, ZERO, ZERO, ZERO])
-        for i, value in enumerate((s.deferred_at_end_of(before), s.billed_in(month), s.recognized_in(month),
-                                   s.deferred_at_end_of(month))):
+        figures = sums.setdefault((s.customer_id, s.currency), [ZERO] * 5)
+        for i, value in enumerate((s.deferred_at_end_of(before), s.billed_in(month), s.reversed_in(month),
+                                   s.recognized_in(month), s.deferred_at_end_of(month))):
             figures[i] += value
     rows = []
-    for (customer, currency), (opening, billed, recognized, closing) in sorted(sums.items()):
-        if opening + billed - recognized != closing:  # pragma: no cover - an identity of the sums above
+    for (customer, currency), figures in sorted(sums.items()):
+        opening, billed, reversed_, recognized, closing = figures
+        if opening + billed - reversed_ - recognized != closing:  # pragma: no cover - an identity of the sums
             raise AssertionError(f"roll-forward of {customer} {currency} does not add up")
-        if any((opening, billed, recognized, closing)):
-            rows.append((month, customer, currency, *(_money(v, currency) for v in (opening, billed, recognized,
-                                                                                     closing))))
+        if any(figures):
+            rows.append((month, customer, currency, *(_money(v, currency) for v in figures)))
     return csv_text(ROLLFORWARD_COLUMNS, rows)
 
 
@@ -168,20 +182,29 @@ def _billing_postings(invoice: Invoice, accounts: GlAccounts) -> list[tuple[str,
             *((accounts.tax_payable, f"Tax {label}", amount) for label, amount in sorted(taxes.items()))]
 
 
+def voided_in(invoice: Invoice, month: str) -> bool:
+    day = voided_on(invoice)
+    return day is not None and month_of(day) == month
+
+
 def gl_journal_csv(invoices: Iterable[Invoice], schedules: Iterable[RevenueSchedule], month: str,
                    accounts: GlAccounts) -> str:
     check_month(month)
+    invoices = list(invoices)
     rows: list[tuple[str, ...]] = []
-    documents = sorted((i for i in invoices if month_of(i.issue_date) == month and i.status not in ("draft", "void")),
-                       key=lambda i: (i.issue_date, i.number or "", i.id))
-    for index, invoice in enumerate(documents):
+    issued = [(i, "credit_note" if is_credit_note(i) else "invoice", i.issue_date, 1) for i in invoices
+              if month_of(i.issue_date) == month and i.status != "draft"]
+    voided = [(i, "void", voided_on(i), -1) for i in invoices if voided_in(i, month)]
+    documents = sorted(issued + voided, key=lambda d: (d[2], d[0].number or "", d[0].id, d[1]))
+    for index, (invoice, source, day, sign) in enumerate(documents):
         postings = _billing_postings(invoice, accounts)
         if sum((amount for _, _, amount in postings), ZERO) != 0:
             raise ValidationError(f"invoice {invoice.number or invoice.id}: lines and tax do not add up to its total",
                                   param=f"invoices[{index}].total")
-        source = "credit_note" if is_credit_note(invoice) else "invoice"
-        rows += _entry_rows(invoice.number or invoice.id, invoice.issue_date, source, invoice.number or invoice.id,
-                            invoice.currency, postings)
+        reference = invoice.number or invoice.id
+        rows += _entry_rows(f"VOID-{reference}" if source == "void" else reference, day, source, reference,
+                            invoice.currency, [(account, description, sign * amount)
+                                               for account, description, amount in postings])
     revenue: dict[str, dict[str, Decimal]] = {}
     for s in schedules:
         amount = s.recognized_in(month)
@@ -201,17 +224,20 @@ def gl_journal_csv(invoices: Iterable[Invoice], schedules: Iterable[RevenueSched
 
 def invoice_register_csv(invoices: Iterable[Invoice], month: str) -> str:
     check_month(month)
-    documents = sorted((i for i in invoices if month_of(i.issue_date) == month and i.status != "draft"),
-                       key=lambda i: (i.issue_date, i.number or "", i.id))
+    invoices = list(invoices)
+    issued = [(i, "credit_note" if is_credit_note(i) else "invoice", status_at_end_of(i, month), 1)
+              for i in invoices if month_of(i.issue_date) == month and i.status != "draft"]
+    voided = [(i, "void", "void", -1) for i in invoices if voided_in(i, month)]
     rows = []
-    for invoice in documents:
+    for invoice, document_type, status, sign in sorted(
+            issued + voided, key=lambda d: (d[0].issue_date, d[0].number or "", d[0].id, d[1] == "void")):
         currency = invoice.currency
         rows.append((
-            month, "credit_note" if is_credit_note(invoice) else "invoice", invoice.number or "", invoice.id,
-            invoice.status, invoice.issue_date.isoformat(), invoice.due_date.isoformat(), invoice.customer_id,
-            invoice.buyer.name, invoice.buyer.country, currency, _money(invoice.subtotal, currency),
-            _money(invoice.tax_total, currency), _money(invoice.total, currency),
-            _money(invoice.amount_due, currency), str(len(invoice.lines)), ";".join(invoice.subscription_ids),
+            month, document_type, invoice.number or "", invoice.id, status, invoice.issue_date.isoformat(),
+            invoice.due_date.isoformat(), invoice.customer_id, invoice.buyer.name, invoice.buyer.country,
+            currency, *(_money(sign * amount, currency) for amount in (invoice.subtotal, invoice.tax_total,
+                                                                       invoice.total, invoice.amount_due)),
+            str(len(invoice.lines)), ";".join(invoice.subscription_ids),
             ";".join(sorted({line.external_id for line in invoice.lines if line.external_id})),
         ))
     return csv_text(REGISTER_COLUMNS, rows)

@@ -27,9 +27,21 @@ of the amount (tiny amounts over many months), the shares are cumulative rounded
 (entry = round(running total) - round(previous running total)), which keeps every entry's sign.
 Entries of zero are left out.
 
-Credit notes (not modelled yet): an `Invoice` whose lines are all `kind="credit"` with negative
-amounts, each naming the credited line by its `item_key`. `adjust_schedule(schedule, credit,
-effective)` takes the credit off the months from `effective`'s month on, never off earlier ones.
+Credit notes, voids and cancellations (ASC 606-10-32-42 to 32-45, IFRS 15.87-90: a change of the
+transaction price is allocated on the same basis as at inception, and the part allocated to what was
+already transferred adjusts revenue in the period of the change: a cumulative catch-up):
+- `adjust_schedule(schedule, credit, effective)` (a credit note's line): the schedule's net becomes
+  `net - credit`. Months before `effective`'s month never change; from that month on the cumulative
+  revenue is the old cumulative x (net - credit) / net, so `effective`'s month reverses the credit's
+  share of the months already recognized (credit x recognized before / net) and later months shrink in
+  proportion. An unconsumed prepayment is credited first.
+- `void_schedule(schedule, effective)`: the same with the whole net: what was recognized is reversed in
+  `effective`'s month, nothing is recognized after it, nothing stays deferred.
+- `terminate_schedule`: a cancellation without refund recognizes what is left by the month service
+  ends (no further obligation, nothing refundable); with a prorated refund the refunded days are left
+  for the refund's credit lines to reverse.
+Every schedule keeps `credits` (month, billing reversed: credit notes and the void), so that per
+schedule and month end recognized + deferred = net invoiced (`billed_through`).
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ import calendar
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -247,9 +259,10 @@ class RevenueSchedule:
     service_start: date
     service_end: date  # exclusive
     entries: tuple[ScheduleEntry, ...] = ()
-    credits: tuple[ScheduleEntry, ...] = ()  # credit notes against the line: month and amount credited
+    credits: tuple[ScheduleEntry, ...] = ()  # billing reversed by credit notes and the void: month and amount
     prepaid_units: Decimal | None = None  # a prepayment: units bought
     consumed_units: Decimal = ZERO
+    voided: str | None = None  # the month the invoice's void took effect in
 
     @property
     def credited(self) -> Decimal:
@@ -276,8 +289,12 @@ class RevenueSchedule:
         return sum((e.amount for e in self.entries if e.period <= month), ZERO)
 
     def billed_in(self, month: str) -> Decimal:
-        billed = self.amount if self.billed_period == month else ZERO
-        return billed - sum((c.amount for c in self.credits if c.period == month), ZERO)
+        """The line as invoiced, in the month of its invoice (credit notes and voids: `reversed_in`)."""
+        return self.amount if self.billed_period == month else ZERO
+
+    def reversed_in(self, month: str) -> Decimal:
+        """Billing reversed in `month` by credit notes and the void."""
+        return sum((c.amount for c in self.credits if c.period == month), ZERO)
 
     def billed_through(self, month: str) -> Decimal:
         billed = self.amount if self.billed_period <= month else ZERO
@@ -435,15 +452,44 @@ def _amount(value: object, currency: str, field: str) -> Decimal:
     return amount
 
 
-def adjust_schedule(schedule: RevenueSchedule, credit: Decimal, effective: date) -> RevenueSchedule:
-    """Take a credit (a positive amount) off a schedule from `effective`'s month on.
+def _rescaled(schedule: RevenueSchedule, credit: Decimal, month: str) -> tuple[ScheduleEntry, ...]:
+    """The entries once `credit` comes off the schedule's net from `month` on (cumulative catch-up).
 
-    Months before it never change. The credit comes first off a prepayment's unconsumed part, then
-    off the months from `effective`'s month on, in proportion to their amounts (rounded half up,
-    remainder to the last month); what exceeds them reverses revenue in `effective`'s month.
-    Afterwards the schedule adds up to `amount - credited`.
+    Months before `month` stay. An unconsumed prepayment takes the credit first; the rest scales the
+    scheduled revenue by (scheduled - rest) / scheduled: from `month` on, each month's cumulative
+    total is the old one scaled, rounded half up, so `month` takes the reversal of the months before
+    it and the last month lands exactly on the new total."""
+    rest = credit - min(credit, max(schedule.unscheduled, ZERO))
+    scheduled = schedule.scheduled
+    if rest == 0:
+        return schedule.entries
+    kept = scheduled - rest
+    amounts = [(e.period, e.amount) for e in schedule.entries if e.period < month]
+    cumulative = previous = sum((a for _, a in amounts), ZERO)
+    later = {e.period: e.amount for e in schedule.entries if e.period >= month}
+    months = sorted({month, *later})
+    for period in months:
+        cumulative += later.get(period, ZERO)
+        target = kept if period == months[-1] else round_money(cumulative * kept / scheduled, schedule.currency)
+        amounts.append((period, target - previous))
+        previous = target
+    return _entries(amounts)
+
+
+def adjust_schedule(schedule: RevenueSchedule, credit: Decimal, effective: date) -> RevenueSchedule:
+    """Take a credit note's line (a positive amount) off a schedule, effective in `effective`'s month.
+
+    Months before it never change. The credit comes first off a prepayment's unconsumed part; the
+    rest is the credit's share of every month (ASC 606-10-32-43, cumulative catch-up): the share of
+    the months already recognized is reversed in `effective`'s month, the months from it on are
+    reduced in proportion. 1,200.00 over 2025 by month, 300.00 credited on 2025-07-10: January to
+    June keep 100.00, July is 75.00 - 150.00 = -75.00, August to December 75.00 each. Afterwards the
+    schedule adds up to `amount - credited`.
     """
     credit = _amount(credit, schedule.currency, "credit")
+    if schedule.voided:
+        raise ValidationError(f"the invoice was voided in {schedule.voided}: nothing is left to credit",
+                              param="schedule")
     if schedule.amount < 0:  # a discount's schedule: the credit takes off its (negative) revenue alike
         return _mirrored(adjust_schedule(_mirrored(schedule), credit, effective))
     if schedule.amount == 0:
@@ -453,20 +499,22 @@ def adjust_schedule(schedule: RevenueSchedule, credit: Decimal, effective: date)
     if credit > schedule.net:
         raise ValidationError(f"credit {credit} exceeds what is left of the line ({schedule.net})", param="credit")
     month = month_of(effective)
-    remaining = credit - min(credit, max(schedule.unscheduled, ZERO))
-    future = [e for e in schedule.entries if e.period >= month and e.amount > 0]
-    future_total = sum((e.amount for e in future), ZERO)
-    amounts = [(e.period, e.amount) for e in schedule.entries if e.period < month or e.amount <= 0]
-    if remaining > 0 and future_total > 0:
-        taken = min(remaining, future_total)
-        kept = allocate(future_total - taken, [e.amount for e in future], schedule.currency)
-        amounts += [(e.period, share) for e, share in zip(future, kept, strict=True)]
-        remaining -= taken
-    else:
-        amounts += [(e.period, e.amount) for e in future]
-    if remaining > 0:
-        amounts.append((month, -remaining))
-    return replace(schedule, entries=_entries(amounts), credits=(*schedule.credits, ScheduleEntry(month, credit)))
+    return replace(schedule, entries=_rescaled(schedule, credit, month),
+                   credits=(*schedule.credits, ScheduleEntry(month, credit)))
+
+
+def void_schedule(schedule: RevenueSchedule, effective: date) -> RevenueSchedule:
+    """The invoice is void from `effective`'s month: what its line recognized before that month is
+    reversed in it, nothing is recognized after, nothing stays deferred, and the billing of what was
+    left of the line is reversed in it. Months before it never change. Voiding again changes nothing."""
+    if schedule.voided:
+        return schedule
+    month = month_of(effective)
+    net = schedule.net
+    entries = [(e.period, e.amount) for e in schedule.entries if e.period < month]
+    entries.append((month, -sum((a for _, a in entries), ZERO)))
+    return replace(schedule, entries=_entries(entries), voided=month,
+                   credits=(*schedule.credits, ScheduleEntry(month, net)) if net != 0 else schedule.credits)
 
 
 def _mirrored(schedule: RevenueSchedule) -> RevenueSchedule:
@@ -533,20 +581,52 @@ def release_remaining(schedule: RevenueSchedule, month: str) -> RevenueSchedule:
         [*((e.period, e.amount) for e in schedule.entries), (month, schedule.unscheduled)]))
 
 
-def terminate_schedule(schedule: RevenueSchedule, service_end: date, effective: date) -> RevenueSchedule:
-    """Service ends at `service_end` (exclusive) with no refund (seed 000 §6.3): what the schedule
-    would recognize after the month service ends is recognized in that month, and an unconsumed
-    prepayment lapses there. Months before `effective`'s month never change; if service ended
-    before it, the catch-up lands in `effective`'s month. The schedule's service ends there too
-    (never before it starts). Applying the same termination again changes nothing.
+def terminate_schedule(schedule: RevenueSchedule, service_end: date, effective: date,
+                       refunded: bool = False) -> RevenueSchedule:
+    """Service ends at `service_end` (exclusive). Without a refund (seed 000 §6.3) nothing more is
+    owed to the customer and nothing is refundable, so what the schedule would recognize after the
+    month service ends is recognized in that month (ASC 606-10-25-7 / IFRS 15.15: no remaining
+    obligation, consideration received and nonrefundable), and an unconsumed prepayment lapses there.
+    With a prorated refund (`refunded`) the days after `service_end` are credited on the customer's
+    next invoice (proration lines), so their revenue is left as scheduled for those credits to
+    reverse; only an unconsumed prepayment lapses. Months before `effective`'s month never change; if
+    service ended before it, the catch-up lands in `effective`'s month. The schedule's service ends
+    there too (never before it starts). A voided schedule has nothing left to recognize. Applying the
+    same termination again changes nothing.
     """
+    if schedule.voided:
+        return schedule
     target = max(month_of(service_end - timedelta(days=1)), month_of(effective))
-    amounts = [(min(e.period, target) if e.period >= month_of(effective) else e.period, e.amount)
+    amounts = [(min(e.period, target) if e.period >= month_of(effective) and not refunded else e.period, e.amount)
                for e in schedule.entries]
     if schedule.unscheduled != 0:
         amounts.append((target, schedule.unscheduled))
     ends = min(schedule.service_end, max(service_end, schedule.service_start))
     return replace(schedule, entries=_entries(amounts), service_end=ends)
+
+
+def voided_on(invoice: Invoice) -> date | None:
+    """The day the invoice was voided (its status history), None when it is not void."""
+    if invoice.status != "void":
+        return None
+    for change in reversed(invoice.status_history):
+        if change.get("status") == "void" and change.get("at"):
+            return datetime.fromisoformat(str(change["at"]).replace("Z", "+00:00")).date()
+    return invoice.issue_date
+
+
+def status_at_end_of(invoice: Invoice, month: str) -> str:
+    """The invoice's status on the last day of `month` (its status history), so a month's files say what
+    was true then."""
+    last = month_bounds(month)[1] - timedelta(days=1)
+    status = invoice.status
+    history = [c for c in invoice.status_history if c.get("status") and c.get("at")]
+    if history:
+        status = "finalized"
+        for change in history:
+            if datetime.fromisoformat(str(change["at"]).replace("Z", "+00:00")).date() <= last:
+                status = change["status"]
+    return status
 
 
 def is_credit_note(document: Invoice) -> bool:

@@ -2,8 +2,15 @@
 
 - `record_invoice`: the schedules of a finalized invoice (`revrec.schedules_for_invoice`, ratable by
   day unless told otherwise), stored once per invoice line and bundle component; a usage line drawn
-  from a prepayment recognizes that prepayment; a credit note adjusts the schedules it credits.
-  A redelivered `invoice.finalized` finds the invoice processed and changes nothing.
+  from a prepayment recognizes that prepayment; a credit note adjusts the schedules it credits
+  (`revrec.adjust_schedule`: a cumulative catch-up in the credit note's month). A subscription already
+  terminated when its invoice's event arrives gets its schedules terminated at once.
+- `void_invoice`: the invoice was voided (`invoice.voided`): its schedules reverse what they recognized
+  in the month of the void (`revrec.void_schedule`).
+- Idempotent and order-free (at-least-once delivery, any order): every effect is keyed by its document
+  (a "processed" marker per invoice or credit note, a "void applied" marker per invoice, written in the
+  transaction that changes the schedules), so a redelivery, under the same or another event id, changes
+  nothing; a void or a credit note whose invoice was not processed yet processes it first.
 - `terminate`: a subscription's service ends (`subscription.terminated` / `.termination_scheduled`):
   its schedules recognize what is left by the month service ends (`revrec.terminate_schedule`).
 - `export_month`: the month's five CSV files (shared/billing/exports.py, column schemas there) to
@@ -68,6 +75,8 @@ from shared.billing.revrec import (
     month_of,
     schedules_for_invoice,
     terminate_schedule,
+    void_schedule,
+    voided_on,
 )
 from shared.services.billing import plans_for
 from shared.services.catalog import create_metric, create_plan, get_customer, get_entity
@@ -158,7 +167,8 @@ def _stored(schedules: Iterable[RevenueSchedule], entity_id: str) -> list[Stored
 def record_invoice(ports: Ports, finance: Finance, actor: Actor, invoice_id: str,
                    convention: Convention | None = None) -> list[StoredSchedule]:
     """Store the schedules of a finalized invoice (or apply a credit note) once; return them.
-    Ratable lines follow the billing entity's convention (by day, or by month) unless one is given."""
+    Ratable lines follow the billing entity's convention (by day, or by month) unless one is given.
+    An invoice voided before its event was processed gets its schedules and their void at once."""
     for _ in range(ATTEMPTS):
         if finance.revenue.is_processed(invoice_id):
             return finance.revenue.invoice_schedules(invoice_id)
@@ -176,20 +186,82 @@ def record_invoice(ports: Ports, finance: Finance, actor: Actor, invoice_id: str
     raise RetryableError(f"invoice {invoice_id}: revenue schedules kept conflicting with concurrent writes")
 
 
+def _open_from(finance: Finance, entity_id: str, day: date) -> date:
+    """`day`, or the first day of the entity's first open month when `day` falls in an exported one."""
+    open_month = first_open_month(finance, entity_id)
+    return max(day, month_bounds(open_month)[0]) if open_month else day
+
+
 def _record(ports: Ports, finance: Finance, actor: Actor, invoice: Invoice,
             convention: Convention) -> list[StoredSchedule]:
     entity_id = invoice.billing_entity_id
     charge_of = charge_lookup(ports, invoice)
-    made = [] if invoice.status == "void" else schedules_for_invoice(
-        invoice, charge_of, convention, first_open_month(finance, entity_id))
+    as_finalized = invoice.model_copy(update={"status": "finalized"}) if invoice.status == "void" else invoice
+    made = schedules_for_invoice(as_finalized, charge_of, convention, first_open_month(finance, entity_id))
+    made = _terminated(ports, finance, made, entity_id)
+    voided = voided_on(invoice)
+    also = []
+    if voided is not None:  # voided before this event was processed: made and voided in one transaction
+        effective = _open_from(finance, entity_id, voided)
+        made = [void_schedule(s, effective) for s in made]
+        also.append(finance.revenue.void_item(invoice.id, entity_id, voided, month_of(effective)))
     new = _stored(made, entity_id)
-    changed = _drawdowns(finance, invoice, charge_of, new)
+    changed = _drawdowns(finance, invoice, charge_of, new) if voided is None else []
     marker = finance.revenue.document_item(invoice.id, entity_id, invoice.issue_date, len(new), "invoice")
-    audit = ports.audit(actor, "revenue_schedules.created", "invoice", invoice.id, after={
+    audit = [ports.audit(actor, "revenue_schedules.created", "invoice", invoice.id, after={
         "schedules": len(new), "amount": str(sum((s.schedule.amount for s in new), 0)), "convention": convention,
-        "prepayments_drawn": [s.id for s in changed]})
-    finance.revenue.save(new, changed, marker, [audit])
+        "prepayments_drawn": [s.id for s in changed]})]
+    if voided is not None:
+        audit.append(ports.audit(actor, "revenue_schedules.voided", "invoice", invoice.id, after={
+            "schedules": [s.id for s in new], "void_date": voided.isoformat()}))
+    finance.revenue.save(new, changed, marker, audit, also)
     return new
+
+
+def _terminated(ports: Ports, finance: Finance, schedules: list[RevenueSchedule],
+                entity_id: str) -> list[RevenueSchedule]:
+    """Schedules of subscriptions whose termination was decided before their invoice's event was processed,
+    terminated as the termination's event does (`terminate`), so the order of the events does not matter."""
+    subs = ports.repo.get_subscriptions({s.subscription_id for s in schedules if s.subscription_id})
+    ended = []
+    for schedule in schedules:
+        sub = subs.get(schedule.subscription_id or "")
+        termination = sub.termination if sub else None
+        if termination is not None:
+            decided = _open_from(finance, entity_id, termination.requested_at.date())
+            schedule = terminate_schedule(schedule, termination.service_end, decided,
+                                          refunded=termination.refund != "none")
+        ended.append(schedule)
+    return ended
+
+
+def void_invoice(ports: Ports, finance: Finance, actor: Actor, invoice_id: str) -> list[StoredSchedule]:
+    """The invoice was voided: its schedules reverse, in the month of the void (or the first open month),
+    what they recognized before it, and recognize nothing after. Once per invoice; an invoice whose
+    `invoice.finalized` was not processed yet gets its schedules and their void in one transaction."""
+    for _ in range(ATTEMPTS):
+        invoice = get_invoice(ports, invoice_id)
+        voided = voided_on(invoice)
+        if voided is None:
+            raise ConflictError(f"invoice {invoice_id} is {invoice.status}, not void", param="invoice_id",
+                                code="invalid_status")
+        if not finance.revenue.is_processed(invoice_id):
+            return record_invoice(ports, finance, actor, invoice_id)
+        stored = finance.revenue.invoice_schedules(invoice_id)
+        if finance.revenue.is_voided(invoice_id):
+            return stored
+        effective = _open_from(finance, invoice.billing_entity_id, voided)
+        for s in stored:
+            s.schedule = void_schedule(s.schedule, effective)
+        marker = finance.revenue.void_item(invoice.id, invoice.billing_entity_id, voided, month_of(effective))
+        audit = ports.audit(actor, "revenue_schedules.voided", "invoice", invoice.id, after={
+            "schedules": [s.id for s in stored], "void_date": voided.isoformat()})
+        try:
+            finance.revenue.save([], stored, None, [audit], [marker])
+            return stored
+        except ConflictError:
+            continue  # a redelivery or a credit note wrote meanwhile: read again
+    raise RetryableError(f"invoice {invoice_id}: the void kept conflicting with concurrent writes")
 
 
 def _drawdowns(finance: Finance, invoice: Invoice, charge_of, new: list[StoredSchedule]) -> list[StoredSchedule]:
@@ -214,6 +286,8 @@ def _drawdowns(finance: Finance, invoice: Invoice, charge_of, new: list[StoredSc
 
 def _apply_credit_note(ports: Ports, finance: Finance, actor: Actor, note: Invoice) -> list[StoredSchedule]:
     if note.credit_note_of:
+        if not finance.revenue.is_processed(note.credit_note_of):  # its invoice's event is late: process it now
+            record_invoice(ports, finance, actor, note.credit_note_of)
         stored = finance.revenue.invoice_schedules(note.credit_note_of)
     else:
         subs = sorted({line.subscription_id for line in note.lines if line.subscription_id})
@@ -235,9 +309,10 @@ def _apply_credit_note(ports: Ports, finance: Finance, actor: Actor, note: Invoi
 
 
 def terminate(ports: Ports, finance: Finance, actor: Actor, subscription_id: str, service_end: date,
-              effective: date) -> list[StoredSchedule]:
+              effective: date, refunded: bool = False) -> list[StoredSchedule]:
     """Service of the subscription ends at `service_end` (exclusive), decided on `effective`: its
-    schedules recognize what is left by the month service ends. Repeating it changes nothing."""
+    schedules recognize what is left by the month service ends (`refunded`: a prorated refund credits
+    the days after it, so they are left for its credit lines to reverse). Repeating it changes nothing."""
     open_months: dict[str, str | None] = {}
     for _ in range(ATTEMPTS):
         stored = finance.revenue.subscription_schedules(subscription_id)
@@ -247,7 +322,7 @@ def terminate(ports: Ports, finance: Finance, actor: Actor, subscription_id: str
                 open_months[s.entity_id] = first_open_month(finance, s.entity_id)
             open_month = open_months[s.entity_id]
             on = max(effective, month_bounds(open_month)[0]) if open_month else effective
-            schedule = terminate_schedule(s.schedule, service_end, on)
+            schedule = terminate_schedule(s.schedule, service_end, on, refunded)
             if schedule != s.schedule:
                 s.schedule = schedule
                 changed.append(s)

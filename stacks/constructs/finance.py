@@ -1,8 +1,9 @@
 """Revenue recognition and Finance's exports (issue 7).
 
 - `revenue_schedules`, target of the rule `RevenueEvents` (source `billing`, detail-types
-  `invoice.finalized`, `subscription.terminated`, `subscription.termination_scheduled`): stores the
-  revenue schedules of each finalized invoice and adjusts them when service ends.
+  `invoice.finalized` (invoices and credit notes), `invoice.voided`, `subscription.terminated`,
+  `subscription.termination_scheduled`): stores the revenue schedules of each finalized invoice,
+  adjusts them for credit notes and voids, and when service ends.
 - `finance_exports`, target of the schedule `DailyFinanceExports` (06:00 UTC every day: the function
   exports the previous month for each billing entity whose first business day it is) and of the rule
   `BillRunCompleted` (`bill_run.completed`: the reconciliation check after each bill run). It writes
@@ -32,7 +33,8 @@ from stacks.constructs.queues import dead_letter_queue
 from stacks.constructs.schedules import lambda_schedule
 from stacks.function_factory import FunctionFactory
 
-REVENUE_EVENTS = ("invoice.finalized", "subscription.terminated", "subscription.termination_scheduled")
+REVENUE_EVENTS = ("invoice.finalized", "invoice.voided", "subscription.terminated",
+                  "subscription.termination_scheduled")
 EXPORTS_SCHEDULE_EXPRESSION = "cron(0 6 * * ? *)"
 EXPORTS_SCHEDULE_INPUT = {"as_of": "<aws.scheduler.scheduled-time>", "trigger": "schedule"}
 EXPORTS_PREFIX = "exports/"
@@ -75,7 +77,7 @@ class Finance(Construct):
             self,
             "RevenueEvents",
             event_bus=bus,
-            description="Finalized invoices and terminations: revenue schedules",
+            description="Finalized invoices and credit notes, voids and terminations: revenue schedules",
             event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=list(REVENUE_EVENTS)),
             targets=[self._target(self.revenue_schedules)],
         )

@@ -42,7 +42,7 @@ EXPORT_DAYS = {  # month exported -> the first business day of the next month (U
     "2025-10": date(2025, 11, 3), "2025-11": date(2025, 12, 1), "2025-12": date(2026, 1, 2),
     "2026-01": date(2026, 2, 2), "2026-02": date(2026, 3, 2), "2026-03": date(2026, 4, 1),
     "2026-04": date(2026, 5, 1), "2026-05": date(2026, 6, 1), "2026-06": date(2026, 7, 1),
-    "2026-07": date(2026, 8, 3), "2026-08": date(2026, 9, 1),
+    "2026-07": date(2026, 8, 3), "2026-08": date(2026, 9, 1), "2026-09": date(2026, 10, 1),
 }
 FILES = {"recognized_revenue.csv", "recognized_revenue_annual_prepay.csv", "deferred_revenue_rollforward.csv",
          "gl_journal.csv", "invoice_register.csv"}
@@ -214,3 +214,50 @@ def test_uc04_terminated_at_the_renewal_the_rows_stop_after_the_last_paid_month(
     assert schedule["service_end"] == "2026-07-15"
     assert sum(Decimal(e["amount"]) for e in schedule["entries"]) == Decimal("12000.00")
     assert api.ok(api.get("/subscriptions/ESP-2025-0715"))["status"] == "terminated"
+
+
+def schedule_of_invoice(api: ApiClient, invoice_id: str, done) -> dict:
+    for _ in range(200):  # invoice.voided and the credit note's invoice.finalized arrive asynchronously
+        (schedule,) = api.ok(api.get("/revenue-schedules", invoice_id=invoice_id))["data"]
+        if done(schedule):
+            return schedule
+        time.sleep(0.05)
+    raise AssertionError(f"the schedule of {invoice_id} did not change")
+
+
+def test_a_void_and_a_credit_note_reverse_revenue_in_their_month_and_the_files_agree(platform, api, keys, contract):
+    """On 2026-09-01 Finance voids Globex's September invoice (issued that morning) and credits 250.00 of
+    August's (August is exported: the credit's share of it is caught up in September)."""
+    finance = keys["finance"]
+    globex = api.ok(api.get("/customers/GLOBEX"))["id"]
+    invoices = {i["issue_date"]: i for i in api.ok(api.get("/invoices", customer_id=globex, limit=50))["data"]}
+    september, august = invoices["2026-09-01"], invoices["2026-08-01"]
+    (august_export,) = exports_of(api, "2026-08")
+    api.ok(api.post(f"/invoices/{september['id']}/void", {"reason": "billed twice"}))
+    note = api.ok(api.post("/credit-notes", {"invoice_id": august["id"], "reason": "outage credit",
+                                             "lines": [{"line": 0, "amount": "250.00"}]}))
+    voided = schedule_of_invoice(api, september["id"], lambda s: s.get("voided"))
+    assert (voided["voided"], voided["entries"]) == ("2026-09", [])  # issued and voided in September
+    credited = schedule_of_invoice(api, august["id"], lambda s: s["credits"])
+    assert credited["credits"] == [{"period": "2026-09", "amount": "250.00"}]
+    assert {e["period"]: e["amount"] for e in credited["entries"]} == {"2026-08": "1250.00", "2026-09": "-250.00"}
+
+    walk_to_export(platform, api, "2026-09")
+    (again,) = finance.ok(finance.post("/exports", {"month": "2026-08", "billing_entity": "default"}))["data"]
+    assert again["written"] == [] and [f["sha256"] for f in again["files"]] == [
+        f["sha256"] for f in august_export["files"]]  # August stays as written
+    register = rows(api, "2026-09", "invoice_register.csv")
+    assert [(r["document_type"], r["number"], r["status"], r["subtotal"]) for r in register] == [
+        ("invoice", september["number"], "void", "1250.00"), ("void", september["number"], "void", "-1250.00"),
+        ("credit_note", note["number"], "finalized", "-250.00")]
+    revenue = {r["external_id"]: Decimal(r["recognized"]) for r in rows(api, "2026-09", "recognized_revenue.csv")}
+    assert revenue == {"MS-2025-0801": Decimal("-250.00")}
+    journal = rows(api, "2026-09", "gl_journal.csv")
+    assert sum(Decimal(r["credit"]) - Decimal(r["debit"]) for r in journal
+               if r["source"] == "recognition" and r["account"] == "7005") == Decimal("-250.00")
+    assert {r["source"] for r in journal} == {"invoice", "void", "credit_note", "recognition"}
+    (rollforward,) = rows(api, "2026-09", "deferred_revenue_rollforward.csv")
+    assert (rollforward["billed"], rollforward["reversed"], rollforward["recognized"]) == (
+        "1250.00", "1500.00", "-250.00")
+    assert sum(Decimal(r["subtotal"]) for r in register) == Decimal("1250.00") - Decimal("1500.00")
+    assert Decimal(rollforward["opening_deferred"]) + 1250 - 1500 + 250 == Decimal(rollforward["closing_deferred"])

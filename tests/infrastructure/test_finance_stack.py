@@ -41,11 +41,12 @@ def test_both_functions_exist_with_the_contract_handlers_and_the_finance_emails(
         assert env["EXPORTS_BUCKET"] == {"Ref": synth.id_of("Documents/ExportsBucket")}
 
 
-def test_finalized_invoices_and_terminations_reach_revenue_schedules(synth: Synthesized) -> None:
+def test_finalized_invoices_credit_notes_voids_and_terminations_reach_revenue_schedules(synth: Synthesized) -> None:
     rule = synth.props("Finance/RevenueEvents")
     assert rule["EventBusName"] == {"Ref": synth.id_of("Events/EventBus")}
     assert rule["EventPattern"] == {"source": ["billing"], "detail-type": list(REVENUE_EVENTS)}
-    assert set(REVENUE_EVENTS) == {"invoice.finalized", "subscription.terminated",
+    # a credit note is published as invoice.finalized (invoice_lifecycle.publish_finalized); a void as invoice.voided
+    assert set(REVENUE_EVENTS) == {"invoice.finalized", "invoice.voided", "subscription.terminated",
                                    "subscription.termination_scheduled"}
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_ids(synth)["revenue_schedules"], "Arn"]}

@@ -198,3 +198,111 @@ def test_a_design_is_checked_like_the_cli_and_a_clean_one_imported(runtime, book
     status, again = post(runtime, "/v1/designs/import", {"design": clean, "customer_id": book["globex"].id,
                                                         "plan_code": "ppdd"})
     assert (status, again["error"]["param"]) == (409, "plan_code")
+
+
+# --- voids and credit notes, delivered at least once and in any order -------------------------------------------
+
+
+def _monthly_invoice(book, name: str):
+    """A Managed Service customer billed 1,250.00 for September 2025 (no event sent: the test sends them)."""
+    from shared.services import billing
+    from shared.services.catalog import create_customer
+    from shared.services.schemas import CustomerCreate, SubscriptionCreate
+    from shared.services.subscriptions import create_subscription
+
+    ports, actor = book["ports"], book["actor"]
+    customer = create_customer(ports, actor, CustomerCreate(name=name, email=f"ap@{name.lower()}.example",
+                                                            country="US", region="US-NY", currency="USD"))
+    create_subscription(ports, actor, SubscriptionCreate(customer_id=customer.id, plan_code="ms",
+                                                         start_date=date(2025, 9, 1)))
+    return billing.invoice_account(ports, actor, customer.id, date(2025, 9, 1))
+
+
+def _schedules(runtime, invoice_id: str) -> list[dict]:
+    event = sample("api/list_revenue_schedules.json")
+    event["queryStringParameters"] = {"invoice_id": invoice_id}
+    event["multiValueQueryStringParameters"] = {"invoice_id": [invoice_id]}
+    response = runtime.invoke("api", event)
+    assert response["statusCode"] == 200, response["body"]
+    return json.loads(response["body"])["data"]
+
+
+def _actions(book, object_id: str) -> list[str]:
+    return [e.action for e in book["ports"].repo.list_audit(50, None, object_id=object_id)[0]]
+
+
+def test_a_void_before_its_invoices_finalized_event_and_every_redelivery_change_things_once(runtime, book):
+    from shared.services import invoice_lifecycle
+    from shared.services.schemas import StatusChange
+
+    invoice = _monthly_invoice(book, "Initech")
+    invoice_lifecycle.void_invoice(book["ports"], book["actor"], invoice.id, StatusChange(reason="wrong account"))
+    voided = sample("eventbridge/invoice_voided.json", inv_sample=invoice.id)
+    first = runtime.invoke("revenue_schedules", voided)  # the void overtook invoice.finalized
+    assert first["invoice_id"] == invoice.id and len(first["voided"]) == 1
+    again = json.loads(json.dumps(voided))
+    again["detail"]["id"] = "evt_void_redelivered"  # the outbox may publish it again under another id
+    assert runtime.invoke("revenue_schedules", voided) == runtime.invoke("revenue_schedules", again) == first
+    late = runtime.invoke("revenue_schedules", sample("eventbridge/invoice_finalized.json", inv_sample=invoice.id))
+    assert late["schedules"] == first["voided"]
+    (schedule,) = _schedules(runtime, invoice.id)
+    # issued on September 1 and voided on the 2nd: nothing recognized, nothing deferred, the billing reversed
+    assert (schedule["entries"], schedule["voided"]) == ([], "2025-09")
+    assert schedule["credits"] == [{"period": "2025-09", "amount": "1250.00"}]
+    actions = _actions(book, invoice.id)
+    assert (actions.count("revenue_schedules.created"), actions.count("revenue_schedules.voided")) == (1, 1)
+
+
+def test_a_void_reverses_in_its_month_what_closed_months_recognized_and_they_stay_as_written(runtime, book):
+    from shared.services import invoice_lifecycle
+    from shared.services.schemas import StatusChange
+
+    invoice_id = book["invoice"].id  # 12,000.00 from 2025-07-15; July and August recognized, August exported
+    before = {e["period"]: e["amount"] for e in _schedules(runtime, invoice_id)[0]["entries"]}
+    invoice_lifecycle.void_invoice(book["ports"], book["actor"], invoice_id, StatusChange(reason="duplicate"))
+    result = runtime.invoke("revenue_schedules", sample("eventbridge/invoice_voided.json", inv_sample=invoice_id))
+    assert len(result["voided"]) == 1
+    (schedule,) = _schedules(runtime, invoice_id)
+    assert {e["period"]: e["amount"] for e in schedule["entries"]} == {
+        "2025-07": before["2025-07"], "2025-08": before["2025-08"], "2025-09": "-1578.08"}  # 558.90 + 1,019.18
+    status, body = api(runtime, "api/run_export.json")  # August re-run: its files stay as written
+    (record,) = body["data"]
+    assert (status, record["month"], record["status"], record["written"]) == (201, "2025-08", "rerun", [])
+
+
+def test_a_credit_note_before_its_invoices_finalized_event_processes_the_invoice_first(runtime, book):
+    from shared.services import invoice_lifecycle
+    from shared.services.schemas import CreditNoteCreate
+
+    invoice = _monthly_invoice(book, "Hooli")
+    note = invoice_lifecycle.create_credit_note(book["ports"], book["actor"], CreditNoteCreate(
+        invoice_id=invoice.id, reason="service credit", lines=[{"line": 0, "amount": "250.00"}]))
+    event = sample("eventbridge/invoice_finalized.json", inv_sample=note.id)
+    runtime.invoke("revenue_schedules", event)
+    runtime.invoke("revenue_schedules", event)  # redelivered
+    runtime.invoke("revenue_schedules", sample("eventbridge/invoice_finalized.json", inv_sample=invoice.id))
+    (schedule,) = _schedules(runtime, invoice.id)
+    assert schedule["credits"] == [{"period": "2025-09", "amount": "250.00"}]
+    assert [(e["period"], e["amount"]) for e in schedule["entries"]] == [("2025-09", "1000.00")]
+    assert _actions(book, note.id).count("revenue_schedules.credited") == 1
+    assert _actions(book, invoice.id).count("revenue_schedules.created") == 1
+
+
+def test_a_termination_processed_before_its_invoices_event_still_ends_the_schedule(runtime, book):
+    from shared.services import billing
+    from shared.services.catalog import create_customer
+    from shared.services.schemas import CustomerCreate, SubscriptionCreate, TerminateRequest
+    from shared.services.subscriptions import create_subscription, terminate_subscription
+
+    ports, actor = book["ports"], book["actor"]
+    customer = create_customer(ports, actor, CustomerCreate(name="Umbrella", email="ap@umbrella.example",
+                                                            country="US", region="US-CA", currency="USD"))
+    sub = create_subscription(ports, actor, SubscriptionCreate(customer_id=customer.id, plan_code="esp-annual",
+                                                               start_date=date(2025, 9, 1)))
+    invoice = billing.invoice_account(ports, actor, customer.id, date(2025, 9, 1))
+    terminate_subscription(ports, actor, sub.id, TerminateRequest(effective="immediately"))  # no refund (plan)
+    runtime.invoke("revenue_schedules", sample("eventbridge/invoice_finalized.json", inv_sample=invoice.id))
+    (schedule,) = _schedules(runtime, invoice.id)
+    # service ended on 2025-09-02 with nothing refundable: the year is recognized in September
+    assert [(e["period"], e["amount"]) for e in schedule["entries"]] == [("2025-09", "12000.00")]
+    assert schedule["service_end"] == "2025-09-02"

@@ -28,7 +28,7 @@ from shared.billing.exports import (
 )
 from shared.billing.invoicing import lines_csv
 from shared.billing.models import Charge, Invoice, InvoiceLine, PartySnapshot, Plan, Subscription, TaxLine
-from shared.billing.revrec import apply_credit_note, schedules_for_invoice, terminate_schedule
+from shared.billing.revrec import apply_credit_note, schedules_for_invoice, terminate_schedule, voided_on
 
 D = Decimal
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -156,7 +156,7 @@ def test_rollforward_of_an_annual_prepay_account():
     recognized = schedules(annual_renewals(1))
     assert rows(deferred_rollforward_csv(recognized, "2025-04")) == [
         {"month": "2025-04", "customer_id": "cus_1", "currency": "USD", "opening_deferred": "0.00",
-         "billed": "12000.00", "recognized": "1000.00", "closing_deferred": "11000.00"}]
+         "billed": "12000.00", "reversed": "0.00", "recognized": "1000.00", "closing_deferred": "11000.00"}]
     [may] = rows(deferred_rollforward_csv(recognized, "2025-05"))
     assert (may["opening_deferred"], may["billed"], may["recognized"], may["closing_deferred"]) == (
         "11000.00", "0.00", "1000.00", "10000.00")
@@ -170,10 +170,10 @@ def test_rollforward_adds_up_for_every_account_and_month_with_credits():
     recognized = apply_credit_note(recognized, note)
     for month in [f"{y}-{m:02d}" for y in (2025, 2026) for m in range(1, 13)]:
         for row in rows(deferred_rollforward_csv(recognized, month)):
-            opening, billed, recognized_amount, closing = (D(row[k]) for k in ROLLFORWARD_COLUMNS[3:])
-            assert opening + billed - recognized_amount == closing
+            opening, billed, reversed_, recognized_amount, closing = (D(row[k]) for k in ROLLFORWARD_COLUMNS[3:])
+            assert opening + billed - reversed_ - recognized_amount == closing
     [september] = [r for r in rows(deferred_rollforward_csv(recognized, "2025-09")) if r["customer_id"] == "cus_1"]
-    assert september["billed"] == "-6000.00"
+    assert (september["billed"], september["reversed"]) == ("0.00", "6000.00")
 
 
 # --- GL journal ----------------------------------------------------------------------------------------------------
@@ -236,8 +236,9 @@ def test_the_register_lists_every_numbered_document_of_the_month():
                              document("DRAFT", date(2025, 4, 21), line("5.00", date(2025, 4, 1), date(2025, 5, 1)),
                                       status="draft", buyer="=HYPERLINK(\"http://x\")")]
     register = rows(invoice_register_csv(bills, "2025-04"))
-    assert [(r["number"], r["status"], r["total"], r["subscription_ids"]) for r in register] == [
-        ("INV-MS-1", "finalized", "1250.00", "sub_ms"), ("INV-V", "void", "5.00", "sub_esp")]
+    assert [(r["document_type"], r["number"], r["status"], r["total"], r["subscription_ids"]) for r in register] == [
+        ("invoice", "INV-MS-1", "finalized", "1250.00", "sub_ms"), ("invoice", "INV-V", "void", "5.00", "sub_esp"),
+        ("void", "INV-V", "void", "-5.00", "sub_esp")]  # issued and voided in April: it nets to nothing
     assert register[0]["external_ids"] == "MS-2025-001"
 
 
@@ -309,3 +310,138 @@ def test_bad_calendar_requests_name_the_field(args, param):
     with pytest.raises(ValidationError) as error:
         first_business_day(*args)
     assert error.value.param == param
+
+
+# --- 14 months of invoices, credit notes and voids: the files agree with each other -----------------------------
+
+FOURTEEN = [f"{2025 + (k // 12)}-{k % 12 + 1:02d}" for k in range(14)]  # 2025-01 .. 2026-02
+
+
+def _month_end(month: str) -> date:
+    year, number = int(month[:4]), int(month[5:])
+    return (date(year + number // 12, number % 12 + 1, 1)) - timedelta(days=1)
+
+
+def _book(seed: int):
+    """Two billing entities, each month a few invoices (annual, monthly, one-time lines); some are voided later,
+    some credited later (part of a line), each on its own date. Returns the invoices and the dated events."""
+    rng = random.Random(seed)
+    invoices, events = [], []
+    for k, month in enumerate(FOURTEEN):
+        year, number = int(month[:4]), int(month[5:])
+        for entity in ("ent_a", "ent_b"):
+            for n in range(rng.randint(1, 3)):
+                issue = date(year, number, rng.randint(1, 28))
+                lines = []
+                for index in range(rng.randint(1, 2)):
+                    kind, months = rng.choice([("recurring", 12), ("recurring", 1), ("one_time", 0)])
+                    end = (date(issue.year + (issue.month - 1 + months) // 12, (issue.month - 1 + months) % 12 + 1,
+                                issue.day) if months else issue + timedelta(days=1))
+                    amount = f"{rng.randint(100, 2_000_000) / 100:.2f}"
+                    lines.append(line(amount, issue, end, sub=f"sub_{entity}_{k}_{n}_{index}",
+                                      code=f"fee-{index}", gl=rng.choice(["7005", "7010"]), kind=kind))
+                bill = document(f"INV-{entity}-{k}-{n}", issue, *lines, customer=f"cus_{entity}_{n % 2}",
+                                tax=[TaxLine(name="VAT", jurisdiction="GB", rate=D("0.2"),
+                                             taxable_amount=sum((ln.amount for ln in lines), D(0)),
+                                             amount=(sum((ln.amount for ln in lines), D(0)) * D("0.2")).quantize(
+                                                 D("0.01")))])
+                bill = bill.model_copy(update={"billing_entity_id": entity, "status_history": [
+                    {"status": "finalized", "at": f"{issue.isoformat()}T02:00:00+00:00"}]})
+                invoices.append(bill)
+                later = issue + timedelta(days=rng.randint(0, 200))
+                if later > _month_end(FOURTEEN[-1]):
+                    continue
+                roll = rng.random()
+                if roll < 0.2:
+                    events.append((later, "void", bill.id, None))
+                elif roll < 0.55:
+                    target = rng.randrange(len(lines))
+                    share = D(rng.randint(1, 100)) / 100
+                    events.append((later, "credit", bill.id, (target, (lines[target].amount * share).quantize(
+                        D("0.01")))))
+    return invoices, sorted(events, key=lambda e: (e[0], e[2]))
+
+
+def _files(invoices, schedules_, month, entity):
+    mine = [i for i in invoices if i.billing_entity_id == entity]
+    ids = {i.id for i in mine}
+    theirs = [s for s in schedules_ if s.invoice_id in ids or s.invoice_id in
+              {i.credit_note_of for i in mine if i.credit_note_of}]
+    return {"recognized": recognized_revenue_csv(theirs, month), "rollforward": deferred_rollforward_csv(theirs, month),
+            "journal": gl_journal_csv(mine, theirs, month, ACCOUNTS), "register": invoice_register_csv(mine, month)}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fourteen_months_of_voids_and_credit_notes_keep_register_journal_and_revenue_files_in_agreement(seed):
+    from shared.billing.revrec import void_schedule
+
+    invoices, events = _book(seed)
+    by_id = {i.id: i for i in invoices}
+    recognized = [s for i in invoices for s in schedules_for_invoice(i, convention="daily")]
+    written: dict[tuple[str, str], dict[str, str]] = {}
+    pending = list(events)
+    credit_notes = 0
+    for month in FOURTEEN:
+        while pending and pending[0][0] <= _month_end(month):  # what happened in the month, in date order
+            day, what, invoice_id, detail = pending.pop(0)
+            bill = by_id[invoice_id]
+            if what == "void":
+                by_id[invoice_id] = bill.model_copy(update={"status": "void", "status_history": [
+                    *bill.status_history, {"status": "void", "at": f"{day.isoformat()}T10:00:00+00:00"}]})
+                recognized = [void_schedule(s, day) if s.invoice_id == invoice_id else s for s in recognized]
+            else:
+                target, amount = detail
+                credit_notes += 1
+                credited = bill.lines[target].model_copy(update={"kind": "credit", "amount": -amount,
+                                                                 "unit_price": -amount, "credited_line": target})
+                note = document(f"CN-{credit_notes}", day, credited, customer=bill.customer_id)
+                note = note.model_copy(update={"kind": "credit_note", "credit_note_of": bill.id,
+                                               "id": f"cn_{credit_notes}", "billing_entity_id": bill.billing_entity_id})
+                by_id[note.id] = note
+                recognized = apply_credit_note(recognized, note)
+        for entity in ("ent_a", "ent_b"):  # the month's files, written on its export day
+            written[(entity, month)] = _files(list(by_id.values()), recognized, month, entity)
+    assert credit_notes and any(i.status == "void" for i in by_id.values())
+    assert any(e.amount < 0 for s in recognized for e in s.entries)  # catch-up reversals happened
+    final = list(by_id.values())
+    for (entity, month), files in written.items():
+        assert _files(final, recognized, month, entity) == files, (entity, month)  # written months stay as written
+        revenue = rows(files["recognized"])
+        journal = rows(files["journal"])
+        register = rows(files["register"])
+        rollforward = rows(files["rollforward"])
+        mine = [i for i in final if i.billing_entity_id == entity]
+        scheduled = [s for s in recognized if s.invoice_id in {i.id for i in mine}]
+        by_gl: dict[str, Decimal] = {}
+        for s in scheduled:
+            by_gl[s.gl_code] = by_gl.get(s.gl_code, D(0)) + s.recognized_in(month)
+        journal_revenue = {}
+        for r in journal:
+            if r["source"] == "recognition" and r["account"] != ACCOUNTS.deferred_revenue:
+                journal_revenue[r["account"]] = journal_revenue.get(r["account"], D(0)) + D(r["credit"]) - D(r["debit"])
+        file_revenue = {}
+        for r in revenue:
+            file_revenue[r["gl_code"]] = file_revenue.get(r["gl_code"], D(0)) + D(r["recognized"])
+        nonzero = {gl: a for gl, a in by_gl.items() if a != 0}
+        assert journal_revenue == nonzero == {gl: a for gl, a in file_revenue.items() if a != 0}, (entity, month)
+        for entry in {r["entry_id"] for r in journal}:
+            lines_ = [r for r in journal if r["entry_id"] == entry]
+            assert sum(D(r["debit"]) for r in lines_) == sum(D(r["credit"]) for r in lines_), (month, entry)
+        for r in rollforward:
+            opening, billed, reversed_, recognized_amount, closing = (D(r[k]) for k in ROLLFORWARD_COLUMNS[3:])
+            assert opening + billed - recognized_amount - reversed_ == closing
+        deferred_moved = sum(D(r["credit"]) - D(r["debit"]) for r in journal
+                             if r["account"] == ACCOUNTS.deferred_revenue)
+        net_billed = sum(D(r["billed"]) - D(r["reversed"]) for r in rollforward)
+        assert deferred_moved == sum(D(r["closing_deferred"]) - D(r["opening_deferred"]) for r in rollforward)
+        assert sum(D(r["subtotal"]) for r in register) == net_billed, (entity, month)  # net invoiced, before tax
+        receivable = sum(D(r["debit"]) - D(r["credit"]) for r in journal if r["account"] == ACCOUNTS.receivables)
+        assert sum(D(r["total"]) for r in register) == receivable
+        last = _month_end(month)
+        for invoice in (i for i in mine if i.kind == "invoice"):  # per invoice: recognized + deferred = net invoiced
+            own = [s for s in scheduled if s.invoice_id == invoice.id]
+            credited = sum((-n.subtotal for n in mine if n.credit_note_of == invoice.id and n.issue_date <= last), D(0))
+            voided = voided_on(invoice)
+            net = D(0) if invoice.issue_date > last or (voided and voided <= last) else invoice.subtotal - credited
+            assert sum(s.recognized_through(month) + s.deferred_at_end_of(month) for s in own) == net
+            assert all(s.recognized_through(month) >= 0 and s.deferred_at_end_of(month) >= 0 for s in own)

@@ -30,7 +30,10 @@ from shared.billing.revrec import (
     recognized_by_month,
     release_remaining,
     schedules_for_invoice,
+    status_at_end_of,
     terminate_schedule,
+    void_schedule,
+    voided_on,
 )
 
 D = Decimal
@@ -269,14 +272,18 @@ def annual_monthly_schedule():
     return schedule
 
 
-def test_a_credit_part_way_reduces_only_the_months_from_its_date():
+def test_a_credit_part_way_reverses_its_share_of_the_past_in_its_month_and_reduces_the_rest():
+    # ASC 606-10-32-43 / IFRS 15.89 (cumulative catch-up): 300 of 1,200 is a quarter of every month.
+    # January to June (600 recognized, closed) stay; July reverses their quarter (150) and keeps 75 of its 100.
     schedule = annual_monthly_schedule()
     credited = adjust_schedule(schedule, D("300.00"), date(2025, 7, 10))
     months = by_month(credited)
     assert [months[f"2025-{m:02d}"] for m in range(1, 7)] == [D("100.00")] * 6  # January to June unchanged
-    assert [months[f"2025-{m:02d}"] for m in range(7, 13)] == [D("50.00")] * 6
+    assert months["2025-07"] == D("75.00") - D("150.00")
+    assert [months[f"2025-{m:02d}"] for m in range(8, 13)] == [D("75.00")] * 5
+    assert credited.recognized_through("2025-07") == D("525.00") == D("700.00") * 3 / 4
     assert credited.scheduled == credited.net == D("900.00")
-    assert credited.billed_in("2025-07") == D("-300.00")
+    assert (credited.billed_in("2025-07"), credited.reversed_in("2025-07")) == (D("0"), D("300.00"))
 
 
 def test_a_credit_larger_than_what_is_left_reverses_revenue_in_its_month():
@@ -284,7 +291,9 @@ def test_a_credit_larger_than_what_is_left_reverses_revenue_in_its_month():
     credited = adjust_schedule(schedule, D("1000.00"), date(2025, 11, 5))
     months = by_month(credited)
     assert months["2025-10"] == D("100.00")
-    assert months["2025-11"] == D("-800.00") and "2025-12" not in months  # 200 left, 800 more reversed
+    # 1,000 of 1,200 leaves a sixth of every month: through November 1,100 / 6 = 183.33, so November
+    # is 183.33 - 1,000.00 (recognized through October) = -816.67, December the remaining 16.67.
+    assert months["2025-11"] == D("-816.67") and months["2025-12"] == D("16.67")
     assert credited.scheduled == D("200.00")
 
 
@@ -301,7 +310,9 @@ def test_a_credit_note_names_the_lines_it_credits():
     schedules = schedules_for_invoice(bill, convention="monthly")
     note = invoice(line("-600.00", date(2025, 1, 1), date(2026, 1, 1), kind="credit"), issue=date(2025, 7, 1))
     [credited] = apply_credit_note(schedules, note)
-    assert by_month(credited) == {f"2025-{m:02d}": D("100.00") for m in range(1, 7)}  # July on: credited away
+    # half of the line: July reverses half of January to June (300) and keeps half of its own 100
+    assert by_month(credited) == {**{f"2025-{m:02d}": D("100.00") for m in range(1, 7)}, "2025-07": D("-250.00"),
+                                  **{f"2025-{m:02d}": D("50.00") for m in range(8, 13)}}
     assert (credited.net, credited.credits[0].period) == (D("600.00"), "2025-07")
     with pytest.raises(ValidationError) as error:
         schedules_for_invoice(note)  # a credit note makes no schedule of its own
@@ -330,6 +341,52 @@ def test_termination_with_a_prorated_refund_leaves_the_served_days():
     assert by_month(refunded)["2025-09"] == D("46.02")
     assert max(by_month(refunded)) == "2025-09"
     assert refunded.scheduled == D("1200.00") - refund
+
+
+def test_a_void_reverses_what_was_recognized_in_its_month_and_leaves_nothing_deferred():
+    schedule = annual_monthly_schedule()
+    voided = void_schedule(schedule, date(2025, 4, 20))
+    assert by_month(voided) == {"2025-01": D("100.00"), "2025-02": D("100.00"), "2025-03": D("100.00"),
+                                "2025-04": D("-300.00")}  # the closed months stay; April reverses them
+    assert (voided.voided, voided.net, voided.scheduled) == ("2025-04", D("0.00"), D("0.00"))
+    assert voided.reversed_in("2025-04") == D("1200.00")
+    assert [voided.deferred_at_end_of(m) for m in ("2025-03", "2025-04", "2025-12")] == [D("900.00"), 0, 0]
+    assert void_schedule(voided, date(2025, 6, 1)) == voided  # a redelivered void changes nothing
+    assert terminate_schedule(voided, date(2025, 5, 1), date(2025, 5, 1)) == voided
+    with pytest.raises(ValidationError) as error:
+        adjust_schedule(voided, D("1.00"), date(2025, 5, 1))
+    assert error.value.param == "schedule"
+    same_month = void_schedule(schedule, date(2025, 1, 31))  # voided in its own month: nothing at all
+    assert same_month.entries == () and same_month.deferred_at_end_of("2025-01") == 0
+
+
+def test_the_void_date_and_the_status_at_a_months_end_come_from_the_status_history():
+    bill = invoice(line(), status="void", status_history=[
+        {"status": "finalized", "at": "2025-03-15T02:00:00+00:00"}, {"status": "paid", "at": "2025-03-20T00:00:00"},
+        {"status": "void", "at": "2025-05-02T10:00:00Z"}])
+    assert voided_on(bill) == date(2025, 5, 2)
+    assert [status_at_end_of(bill, m) for m in ("2025-03", "2025-04", "2025-05")] == ["paid", "paid", "void"]
+    assert voided_on(invoice(line())) is None
+
+
+def test_a_credit_note_on_a_point_in_time_line_reverses_in_its_own_month():
+    # Stripe and Zuora alike: revenue already recognized is reduced in the period of the credit note.
+    [setup] = schedules_for_invoice(invoice(line("500.00", date(2025, 3, 1), date(2025, 3, 2), kind="one_time")))
+    credited = adjust_schedule(setup, D("200.00"), date(2025, 6, 3))
+    assert by_month(credited) == {"2025-03": D("500.00"), "2025-06": D("-200.00")}
+
+
+def test_a_cancellation_without_refund_recognizes_the_rest_when_service_ends_with_a_refund_none_of_it():
+    schedule = annual_monthly_schedule()
+    kept = terminate_schedule(schedule, date(2025, 7, 1), date(2025, 6, 10))  # no refund: nothing is owed back
+    assert by_month(kept)["2025-06"] == D("700.00") and kept.scheduled == D("1200.00")
+    refunded = terminate_schedule(schedule, date(2025, 7, 1), date(2025, 6, 10), refunded=True)
+    assert refunded.entries == schedule.entries  # the refund's credit takes July to December away
+    credited = adjust_schedule(refunded, D("600.00"), date(2025, 7, 1))
+    assert by_month(credited)["2025-07"] == D("-250.00") and credited.recognized_through("2026-12") == D("600.00")
+    # refund by credit note after a cancellation without refund: the refunded part is no revenue either
+    after = adjust_schedule(kept, D("600.00"), date(2025, 6, 20))
+    assert by_month(after)["2025-06"] == D("100.00") and after.scheduled == D("600.00")
 
 
 # --- prepaid drawdown ---------------------------------------------------------------------------------------------
@@ -464,3 +521,55 @@ def test_every_kind_of_invoice_line_has_a_default_pob():
 
     kinds = set(typing.get_args(InvoiceLine.model_fields["kind"].annotation))
     assert kinds == set(DEFAULT_POB_BY_KIND) and set(DEFAULT_POB_BY_KIND.values()) <= set(POB_TEMPLATES)
+
+
+# --- credit notes, voids and cancellations: recognized + deferred = net invoiced ----------------------------------
+
+def _months(first: str, count: int) -> list[str]:
+    year, month = int(first[:4]), int(first[5:])
+    return [f"{year + (month - 1 + k) // 12:04d}-{(month - 1 + k) % 12 + 1:02d}" for k in range(count)]
+
+
+EVENTS = st.lists(st.tuples(st.sampled_from(["credit", "void", "cancel", "cancel_refunded"]),
+                            st.integers(min_value=0, max_value=800), st.integers(min_value=1, max_value=100),
+                            st.integers(min_value=-60, max_value=400)), max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ratable_lines(), st.sampled_from(["daily", "monthly"]), st.booleans(), EVENTS)
+def test_recognized_plus_deferred_is_net_invoiced_at_every_month_end_and_never_negative(drawn, convention,
+                                                                                         point_in_time, events):
+    currency, amount, start, end = drawn
+    amount = abs(amount) or quantum(currency)
+    kind = "one_time" if point_in_time else "recurring"
+    item = line(str(amount), start, end, currency=currency, unit_price=amount, kind=kind)
+    schedules = schedules_for_invoice(invoice(item, issue=start, currency=currency), convention=convention)
+    first = month_of(start)
+    horizon = _months(first, (end.year - start.year) * 12 + end.month - start.month + 30)
+    day = start
+    for what, offset, percent, service_offset in sorted(events, key=lambda e: e[1]):
+        day = max(day, start + timedelta(days=offset))
+        before = schedules
+        [schedule] = schedules
+        if what == "credit" and schedule.net > 0 and not schedule.voided:
+            credit = max((schedule.net * percent / 100).quantize(quantum(currency)), quantum(currency))
+            schedules = apply_credit_note(schedules, invoice(line(str(-min(credit, schedule.net)), start, end,
+                                                                  currency=currency, kind="credit"),
+                                                             issue=day, currency=currency, id="cn_1"))
+        elif what == "void":
+            schedules = [void_schedule(schedule, day)]
+        elif what.startswith("cancel"):
+            service_end = max(start, day + timedelta(days=service_offset))
+            schedules = [terminate_schedule(schedule, service_end, day, refunded=what == "cancel_refunded")]
+        cut = month_of(day)
+        assert [e for e in schedules[0].entries if e.period < cut] == [
+            e for e in before[0].entries if e.period < cut]  # a written month never changes
+    [schedule] = schedules
+    for month in horizon:
+        recognized, deferred = schedule.recognized_through(month), schedule.deferred_at_end_of(month)
+        assert recognized + deferred == schedule.billed_through(month)
+        assert recognized >= 0 and deferred >= 0, month
+        if schedule.voided and month >= schedule.voided:
+            assert recognized == deferred == 0
+    assert schedule.recognized_through(horizon[-1]) == schedule.net == amount - schedule.credited
+    assert schedule.deferred_at_end_of(horizon[-1]) == 0

@@ -54,7 +54,8 @@ class RevenueScheduleView(BaseModel):
     service_end: date = Field(description="exclusive")
     entries: list[ScheduleEntryView] = Field(description="recognized by month; they add up to amount - credited "
                                                          "(a prepayment: as it is consumed)")
-    credits: list[ScheduleEntryView]
+    credits: list[ScheduleEntryView] = Field(description="billing reversed by credit notes and the void, by month")
+    voided: str | None = Field(default=None, description="the month the invoice's void took effect in")
     prepaid_units: Amount | None
     consumed_units: Amount
     unscheduled: Amount = Field(description="a prepayment's part not consumed yet")
@@ -69,7 +70,7 @@ def schedule_view(stored: StoredSchedule) -> RevenueScheduleView:
         convention=s.convention, gl_code=s.gl_code, currency=s.currency, amount=s.amount,
         billed_period=s.billed_period, service_start=s.service_start, service_end=s.service_end,
         entries=[ScheduleEntryView(period=e.period, amount=e.amount) for e in s.entries],
-        credits=[ScheduleEntryView(period=e.period, amount=e.amount) for e in s.credits],
+        credits=[ScheduleEntryView(period=e.period, amount=e.amount) for e in s.credits], voided=s.voided,
         prepaid_units=s.prepaid_units, consumed_units=s.consumed_units, unscheduled=s.unscheduled)
 
 
