@@ -10,7 +10,7 @@ import csv
 import email
 import io
 import json
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal
 from email import policy
 from pathlib import Path
@@ -58,7 +58,7 @@ def book(runtime):
     esp = create_subscription(ports, actor, SubscriptionCreate(customer_id=acme.id, plan_code="esp-annual",
                                                                external_id="ESP-2025-0715",
                                                                start_date=date(2025, 7, 15)))
-    invoice = billing.invoice_account(ports, actor, acme.id, date(2025, 7, 15))
+    invoice = billing.invoice_account(issued_on(ports, date(2025, 7, 15)), actor, acme.id, date(2025, 7, 15))
     ms = create_subscription(ports, actor, SubscriptionCreate(customer_id=globex.id, plan_code="ms",
                                                               external_id="MS-2025-0801", start_date=date(2025, 8, 1)))
     return {"ports": ports, "actor": actor, "esp": esp, "ms": ms, "invoice": invoice, "globex": globex}
@@ -129,7 +129,8 @@ def test_a_contract_left_off_the_bill_run_is_reported_to_cre_and_finance(runtime
 def test_a_billed_contract_without_schedules_is_missing_from_the_export(runtime, book):
     from shared.services import billing
 
-    billing.invoice_account(book["ports"], book["actor"], book["globex"].id, date(2025, 8, 1))  # no event sent
+    billing.invoice_account(issued_on(book["ports"], date(2025, 8, 1)), book["actor"], book["globex"].id,
+                            date(2025, 8, 1))  # no event sent
     status, body = api(runtime, "api/run_export.json")
     (record,) = body["data"]
     assert (status, record["status"], record["runs"], record["written"]) == (201, "rerun", 2, [])
@@ -155,6 +156,16 @@ def test_mrr_as_csv_through_the_api_sample(runtime, book):
     assert response["statusCode"] == 200 and response["multiValueHeaders"]["Content-Type"] == ["text/csv"]
     rows = list(csv.DictReader(io.StringIO(response["body"])))
     assert {(r["mrr"], r["movement"]) for r in rows} == {("1000.00", "unchanged"), ("1250.00", "new")}
+
+
+def issued_on(ports, day: date):
+    """The ports as they were on `day`: the book's history is written as it happened (invoices are
+    numbered and dated on the day they are issued, never back-dated)."""
+    from dataclasses import replace
+
+    from shared.adapters.clock import FixedClock
+
+    return replace(ports, clock=FixedClock(datetime.combine(day, time(6, 0))))
 
 
 def api(runtime, name: str, **replace) -> tuple[int, dict]:
