@@ -81,17 +81,18 @@ class InjectedPublishFailure(RuntimeError):
 
 
 class FlakyPublisher:
-    """The bus: records what it accepted; refuses the next publish once when told."""
+    """The bus: records what it accepted; refuses the next PutEvents once when told."""
 
     def __init__(self):
         self.events: list[dict] = []
         self.fail_next = False
 
-    def publish(self, events: list[dict]) -> None:
+    def put(self, events: list[dict]) -> list[int]:
         if self.fail_next:
             self.fail_next = False
             raise InjectedPublishFailure("PutEvents failed (injected)")
         self.events += events
+        return []
 
 
 class FlakyTransactions:
@@ -102,13 +103,13 @@ class FlakyTransactions:
         self.store, self.inner, self.countdown = store, store.transact, 0
         store.transact = self
 
-    def __call__(self, operations, audit=()):
+    def __call__(self, operations, audit=(), events=()):
         if self.countdown:
             self.countdown -= 1
             if self.countdown == 0:
                 # what DynamoStore.transact raises for TransactionCanceledException [TransactionConflict]
                 raise RetryableError("transaction cancelled: ['TransactionConflict'] (injected)")
-        return self.inner(operations, audit)
+        return self.inner(operations, audit, events)
 
 
 def retried(call, attempts: int = 3):
@@ -244,9 +245,6 @@ class Ledger:
                 continue
             issued.append(invoice)
             results.append({**account, "status": "invoiced", "invoice_id": invoice.id})
-            retried(lambda inv=invoice: self.ports.publish(RUN_ACTOR, "invoice.finalized", {  # PublishFinalized
-                "invoice_id": inv.id, "customer_id": inv.customer_id, "bill_run_id": inv.bill_run_id,
-                "origin": "bill_run"}))
         retried(lambda: bill_runs.complete(self.ports, RUN_ACTOR, {"bill_run_id": listed["bill_run_id"],
                                                                     "results": results}))
         self.deliver()
@@ -311,11 +309,18 @@ class Ledger:
         self.deliver()
         return paid
 
-    # events: EventBridge delivers what the bus accepted to the revenue rule ----------------------------
+    # events: the outbox publisher puts what was committed on the bus (Lambda retries a failed batch from
+    # its checkpoint); EventBridge delivers what the bus accepted to the revenue rule ----------------------
     def deliver(self) -> None:
         from functions.revenue_schedules.handler import handler
 
         self._documents = None  # something was written: read the documents again
+        for _ in range(3):
+            try:
+                if not self.world.publish_outbox():
+                    break
+            except InjectedPublishFailure:
+                continue
 
         while self.delivered < len(self.bus.events):
             envelope = self.bus.events[self.delivered]
@@ -343,14 +348,10 @@ class Ledger:
     def _read_documents(self) -> list[Invoice]:
         from shared.adapters.dynamodb import Item
 
-        found = []
-        for raw in self.scan(FilterExpression="#t = :t", ExpressionAttributeNames={"#t": "type"},
-                             ExpressionAttributeValues={":t": {"S": "invoice"}}):
-            item = Item.from_dynamo(raw)
-            document = Invoice.model_validate(item.data)
-            document.version = item.version
-            found.append(document)
-        return sorted(found, key=lambda d: d.id)
+        ids = [Item.from_dynamo(raw).pk.removeprefix("INV#") for raw in self.scan(
+            FilterExpression="#t = :t", ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={":t": {"S": "invoice"}})]
+        return sorted(self.ports.repo.get_invoices(ids), key=lambda d: d.id)  # lines beside the item put back
 
     def customers(self) -> list:
         customers, _ = self.ports.repo.list_customers(limit=1000, after=None)
@@ -465,7 +466,8 @@ class Ledger:
                         f"subscription {sub.id}: event {txid} of {day} is before the usage billed until "
                         f"{billed_until} but on no invoice and not waiting as late usage")
             for marker in waiting:
-                arrived = self.ports.repo.store.get(*self.ports.repo.usage_key(marker.sk.rsplit("#", 1)[1]))
+                arrived = self.ports.repo.store.get(f"USE#{sub.id}#{marker.data['metric_code']}",
+                                                    marker.sk.split("#", 2)[2])
                 received = datetime.fromisoformat(arrived.data["received_at"])
                 for when, as_of, run_id in self.runs:
                     if when <= received:
@@ -478,17 +480,19 @@ class Ledger:
                         f"{'the contract had ended' if ended else 'which invoiced the customer'})")
 
     def check_announced(self) -> None:
-        announced = {e["data"].get("invoice_id") for e in self.bus.events if e["type"] == "invoice.finalized"}
+        """Every finalized document was committed with its `invoice.finalized` (the outbox) and, once the
+        publisher has caught up, put on the bus."""
+        committed = {e["data"].get("invoice_id") for e in self.world.outbox() if e["type"] == "invoice.finalized"}
+        published = {e["data"].get("invoice_id") for e in self.bus.events if e["type"] == "invoice.finalized"}
+        assert committed <= published, f"committed but never published: {sorted(committed - published)}"
+        announced = committed
         for d in self.documents():
             if d.status != "draft" and d.number:
                 assert d.id in announced, f"{d.kind} {d.number} ({d.id}) was finalized but never announced"
 
     def outbox(self) -> list[dict]:
-        from shared.adapters.dynamodb import Item
-
-        raw = self.scan(FilterExpression="begins_with(pk, :o) OR #t = :t", ExpressionAttributeNames={"#t": "type"},
-                        ExpressionAttributeValues={":o": {"S": "OUTBOX#"}, ":t": {"S": "outbox"}})
-        return [Item.from_dynamo(r).data for r in raw]
+        """Every outbox entry committed so far, as the stream carries it (the envelopes)."""
+        return self.world.outbox()
 
     def check_outbox(self, entries: list[dict]) -> None:
         """Every committed change that publishes has exactly one outbox entry: the audit trail says what was
@@ -658,9 +662,6 @@ class LedgerMachine(RuleBasedStateMachine):
                 invoice = ledger._invoice_step(account, False)
                 if invoice:
                     issued.append(invoice)
-                    retried(lambda inv=invoice: ledger.ports.publish(RUN_ACTOR, "invoice.finalized", {
-                        "invoice_id": inv.id, "customer_id": inv.customer_id, "bill_run_id": inv.bill_run_id,
-                        "origin": "bill_run"}))
         ledger.runs += [(ledger.clock.now(), ledger.today(), run_id) for run_id in ids]
         ledger.deliver()
         accounts = [(i.customer_id, tuple(sorted(i.subscription_ids))) for i in issued]
@@ -732,9 +733,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def finalized_documents_announced(self):
         self.ledger.check_announced()
-        entries = self.ledger.outbox()
-        if entries:  # no outbox in the codebase yet: test_outbox_entries_exist says so
-            self.ledger.check_outbox(entries)
+        self.ledger.check_outbox(self.ledger.outbox())
 
     @invariant()
     def revenue_matches_net_invoiced(self):
@@ -746,14 +745,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = LEDGER_SETTINGS
-# On aff7731 the machine finds the defects kept below as explicit tests; flip to a plain test once they are merged.
-TestLedgerInvariants = pytest.mark.xfail(strict=False, reason="known defects 2, 3, 5, 6, 8, 9, 11 (tests below)")(
-    LedgerMachine.TestCase)
+TestLedgerInvariants = LedgerMachine.TestCase
 
 
 # ---------------------------------------------------------------------------------------------------------
 # What the machine found, kept as plain tests: the shortest sequence of operations, then the invariant.
-# Each stays xfail (strict) until its fix is merged; the lead removes the mark.
 
 
 @pytest.fixture
@@ -767,7 +763,6 @@ def month_later(ledger: Ledger, days: int = 31) -> None:
     ledger.advance(days)
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2: usage arriving while the bill run rates the period is lost")
 def test_usage_arriving_while_the_bill_run_rates_is_billed(ledger):
     acme = ledger.customer()
     ledger.subscribe(acme, "basic", ledger.today())
@@ -777,7 +772,6 @@ def test_usage_arriving_while_the_bill_run_rates_is_billed(ledger):
     ledger.check_usage()
 
 
-@pytest.mark.xfail(strict=True, reason="defect 3: late usage of an ended contract is never billed")
 def test_late_usage_of_an_ended_contract_is_billed_by_the_next_run(ledger):
     acme = ledger.customer()
     sub = ledger.subscribe(acme, "basic", ledger.today())
@@ -794,8 +788,6 @@ def test_late_usage_of_an_ended_contract_is_billed_by_the_next_run(ledger):
     ledger.check_usage()
 
 
-@pytest.mark.xfail(strict=True, reason="defect 5: a retried bill-run step does not find the invoice its first "
-                                       "attempt issued (it only looks at the customer's first 20 invoices)")
 def test_a_retried_bill_run_step_gets_back_its_invoice(ledger):
     acme = ledger.customer()
     for _ in range(20):
@@ -804,8 +796,6 @@ def test_a_retried_bill_run_step_gets_back_its_invoice(ledger):
     ledger.bill_run(retry_step=True)
 
 
-@pytest.mark.xfail(strict=True, reason="defect 6: events are published after the commit: a failed publish "
-                                       "loses the announcement of a finalized document")
 def test_a_failed_publish_does_not_lose_the_announcement_of_an_invoice(ledger):
     acme = ledger.customer()
     ledger.bus.fail_next = True
@@ -813,7 +803,6 @@ def test_a_failed_publish_does_not_lose_the_announcement_of_an_invoice(ledger):
     ledger.check_announced()
 
 
-@pytest.mark.xfail(strict=True, reason="defect 8: a voided invoice still recognizes its revenue")
 def test_a_voided_invoice_recognizes_no_revenue(ledger):
     acme = ledger.customer()
     invoice = ledger.manual(acme, "100.00")
@@ -821,7 +810,6 @@ def test_a_voided_invoice_recognizes_no_revenue(ledger):
     ledger.check_revenue()
 
 
-@pytest.mark.xfail(strict=True, reason="defect 9: a full credit note is refused on an invoice with a discount line")
 def test_a_full_credit_note_is_accepted_on_an_invoice_with_a_coupon(ledger):
     acme = ledger.customer()
     ledger.subscribe(acme, "basic", ledger.today(), "once")
@@ -831,8 +819,6 @@ def test_a_full_credit_note_is_accepted_on_an_invoice_with_a_coupon(ledger):
     ledger.check_money()
 
 
-@pytest.mark.xfail(strict=True, reason="defect 11: a catch-up bill run dates its invoice before invoices "
-                                       "already numbered")
 def test_a_catch_up_run_never_dates_an_invoice_before_the_previous_number(ledger):
     acme = ledger.customer()
     ledger.manual(acme, "10.00")
@@ -842,13 +828,12 @@ def test_a_catch_up_run_never_dates_an_invoice_before_the_previous_number(ledger
 
 
 def test_outbox_entries_exist_for_committed_changes(ledger):
-    """Enable-after-merge check of the outbox invariant: skips while the codebase writes no outbox items,
+    """The outbox invariant on a short sequence: every committed change that publishes has exactly one entry."""
     then checks every committed change has exactly one entry."""
     acme = ledger.customer()
     invoice = ledger.manual(acme, "100.00")
     ledger.pay(invoice.id, Decimal("40.00"))
     ledger.credit(invoice.id, [{"line": 0, "amount": "10.00"}])
     entries = ledger.outbox()
-    if not entries:
-        pytest.skip("no OUTBOX# items: the codebase has no outbox yet (enable by merging the outbox branch)")
+    assert {e["type"] for e in entries} >= {"invoice.finalized", "payment.succeeded"}
     ledger.check_outbox(entries)
