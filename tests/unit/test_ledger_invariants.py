@@ -829,7 +829,6 @@ def test_a_catch_up_run_never_dates_an_invoice_before_the_previous_number(ledger
 
 def test_outbox_entries_exist_for_committed_changes(ledger):
     """The outbox invariant on a short sequence: every committed change that publishes has exactly one entry."""
-    then checks every committed change has exactly one entry."""
     acme = ledger.customer()
     invoice = ledger.manual(acme, "100.00")
     ledger.pay(invoice.id, Decimal("40.00"))
