@@ -19,6 +19,7 @@ import pytest
 
 from shared.local.runtime import LocalRuntime
 from tests.integration.samples import load_sample
+from tests.waiting import wait_for
 
 KEY = "sk_local_revenue_integration"
 
@@ -126,11 +127,27 @@ def test_a_contract_left_off_the_bill_run_is_reported_to_cre_and_finance(runtime
     assert clean["missing_contracts"] == []  # on 2025-07-15 the annual contract was billed
 
 
-def test_a_billed_contract_without_schedules_is_missing_from_the_export(runtime, book):
-    from shared.services import billing
+def test_a_billed_contract_without_schedules_is_missing_from_the_export(runtime, book, monkeypatch):
+    from shared.local.events import ASYNC_RETRY_DELAYS
+    from shared.services import billing, revenue
 
-    billing.invoice_account(issued_on(book["ports"], date(2025, 8, 1)), book["actor"], book["globex"].id,
-                            date(2025, 8, 1))  # no event sent
+    # The invoice's `invoice.finalized` flows through the outbox and EventBridge, but the revenue service
+    # fails on it every time: after its retries the event is given up and the contract has no schedules.
+    failed, record_invoice = [], revenue.record_invoice
+
+    def failing_for_globex(ports, finance, actor, invoice_id, *args, **kwargs):
+        if ports.repo.get_invoice(invoice_id).customer_id == book["globex"].id:
+            failed.append(invoice_id)
+            raise RuntimeError("revenue service unavailable")
+        return record_invoice(ports, finance, actor, invoice_id, *args, **kwargs)
+
+    monkeypatch.setattr(revenue, "record_invoice", failing_for_globex)
+    invoice = billing.invoice_account(issued_on(book["ports"], date(2025, 8, 1)), book["actor"],
+                                      book["globex"].id, date(2025, 8, 1))
+    attempts = len(ASYNC_RETRY_DELAYS) + 1  # Lambda's asynchronous invocation: the first try and its retries
+    wait_for(lambda: len(failed) >= attempts, what="every delivery of invoice.finalized to fail")
+    monkeypatch.undo()
+    assert failed == [invoice.id] * attempts
     status, body = api(runtime, "api/run_export.json")
     (record,) = body["data"]
     assert (status, record["status"], record["runs"], record["written"]) == (201, "rerun", 2, [])
@@ -138,7 +155,7 @@ def test_a_billed_contract_without_schedules_is_missing_from_the_export(runtime,
     assert (missing["external_id"], missing["reason"]) == ("MS-2025-0801", "not_in_export")
     # The event arrives late: August is closed (exported), so its revenue lands in September, the first open
     # month; August's files change (a 0.00 row, the register, the journal) and the re-run says so.
-    (invoice,) = [i for i in book["ports"].repo.list_invoices(10, None, book["globex"].id)[0]]
+    assert [i.id for i in book["ports"].repo.list_invoices(10, None, book["globex"].id)[0]] == [invoice.id]
     runtime.invoke("revenue_schedules", sample("eventbridge/invoice_finalized.json", inv_sample=invoice.id))
     _, page = api(runtime, "api/list_revenue_schedules.json", **{"ESP-2025-0715": "MS-2025-0801"})
     assert [(e["period"], e["amount"]) for e in page["data"][0]["entries"]] == [("2025-09", "1250.00")]
@@ -271,8 +288,10 @@ def test_a_void_reverses_in_its_month_what_closed_months_recognized_and_they_sta
     invoice_id = book["invoice"].id  # 12,000.00 from 2025-07-15; July and August recognized, August exported
     before = {e["period"]: e["amount"] for e in _schedules(runtime, invoice_id)[0]["entries"]}
     invoice_lifecycle.void_invoice(book["ports"], book["actor"], invoice_id, StatusChange(reason="duplicate"))
+    # its `invoice.voided` flows through the outbox to revenue_schedules; a redelivery changes nothing
+    wait_for(lambda: "revenue_schedules.voided" in _actions(book, invoice_id), what="invoice.voided processed")
     result = runtime.invoke("revenue_schedules", sample("eventbridge/invoice_voided.json", inv_sample=invoice_id))
-    assert len(result["voided"]) == 1
+    assert len(result["voided"]) == 1 and _actions(book, invoice_id).count("revenue_schedules.voided") == 1
     (schedule,) = _schedules(runtime, invoice_id)
     assert {e["period"]: e["amount"] for e in schedule["entries"]} == {
         "2025-07": before["2025-07"], "2025-08": before["2025-08"], "2025-09": "-1578.08"}  # 558.90 + 1,019.18
