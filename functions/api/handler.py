@@ -34,7 +34,7 @@ from functions.api.routers import (
 )
 from shared.billing.errors import BillingError, ConflictError
 from shared.services.auth import authenticate
-from shared.services.schemas import first_error_field
+from shared.services.requests.common import first_error_field
 from shared.services.wiring import default_ports, idempotency_table
 
 logger, tracer, metrics = Logger(), Tracer(), Metrics()

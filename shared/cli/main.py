@@ -82,7 +82,7 @@ def body_from(args, fields: list[str]) -> dict:
 # commands ---------------------------------------------------------------------------
 def cmd_customers_create(args):
     from shared.services import catalog
-    from shared.services.schemas import CustomerCreate
+    from shared.services.requests.catalog import CustomerCreate
 
     ports, actor = staff_context(args)
     fields = ["name", "email", "country", "region", "currency", "language", "external_id",
@@ -98,7 +98,7 @@ def cmd_customers_list(args):
 
 def cmd_plans_create(args):
     from shared.services import catalog
-    from shared.services.schemas import PlanCreate
+    from shared.services.requests.catalog import PlanCreate
 
     ports, actor = staff_context(args)
     emit(catalog.create_plan(ports, actor, PlanCreate.model_validate(body_from(args, []))))
@@ -106,7 +106,7 @@ def cmd_plans_create(args):
 
 def cmd_entities_create(args):
     from shared.services import catalog
-    from shared.services.schemas import BillingEntityCreate
+    from shared.services.requests.catalog import BillingEntityCreate
 
     ports, actor = staff_context(args)
     emit(catalog.create_entity(ports, actor, BillingEntityCreate.model_validate(body_from(args, []))))
@@ -126,7 +126,7 @@ def cmd_entities_verify_chain(args) -> int:
 
 def cmd_subscriptions_create(args):
     from shared.services import subscriptions
-    from shared.services.schemas import SubscriptionCreate
+    from shared.services.requests.contracts import SubscriptionCreate
 
     ports, actor = staff_context(args)
     body = body_from(args, ["customer_id", "plan_code", "external_id", "start_date", "end_date",
@@ -147,7 +147,7 @@ def cmd_subscriptions_show(args):
 
 def cmd_subscriptions_terminate(args):
     from shared.services import subscriptions
-    from shared.services.schemas import TerminateRequest
+    from shared.services.requests.contracts import TerminateRequest
 
     ports, actor = staff_context(args)
     body = TerminateRequest.model_validate(body_from(args, ["effective", "date", "month", "refund", "reason"]))
@@ -175,17 +175,18 @@ CONTRACT_ACTIONS = {
 
 
 def cmd_contract_action(args):
-    from shared.services import contract_actions, schemas
+    from shared.services import contract_actions
+    from shared.services.requests import contracts
 
     function, schema, fields, _ = CONTRACT_ACTIONS[args.action]
     ports, actor = staff_context(args)
-    body = getattr(schemas, schema).model_validate(body_from(args, fields))
+    body = getattr(contracts, schema).model_validate(body_from(args, fields))
     emit(getattr(contract_actions, function)(ports, actor, args.id, body))
 
 
 def cmd_subscriptions_remove_charge(args):
     from shared.services import contract_actions
-    from shared.services.schemas import ContractChargeRemove
+    from shared.services.requests.contracts import ContractChargeRemove
 
     ports, actor = staff_context(args)
     body = ContractChargeRemove.model_validate(body_from(args, ["on"]))
@@ -218,7 +219,7 @@ def cmd_subscriptions_list(args):
 
 def cmd_bill_runs_start(args):
     from shared.services import bill_runs
-    from shared.services.schemas import BillRunCreate
+    from shared.services.requests.bill_runs import BillRunCreate
 
     ports, actor = staff_context(args)
     emit(bill_runs.start_bill_run(ports, actor, BillRunCreate.model_validate(body_from(args, ["as_of"])),
@@ -282,7 +283,7 @@ def cmd_invoices_preview(args):
 
 def cmd_invoices_merge(args):
     from shared.services import regrouping
-    from shared.services.schemas import InvoiceMerge
+    from shared.services.requests.invoices import InvoiceMerge
 
     ports, actor = staff_context(args)
     emit(regrouping.merge_drafts(ports, actor, InvoiceMerge(invoice_ids=args.ids)))
@@ -290,7 +291,7 @@ def cmd_invoices_merge(args):
 
 def cmd_invoices_split(args):
     from shared.services import regrouping
-    from shared.services.schemas import InvoiceSplit
+    from shared.services.requests.invoices import InvoiceSplit
 
     ports, actor = staff_context(args)
     body = InvoiceSplit(by=args.by, percentages=args.percentages.split(",") if args.percentages else None)
@@ -299,7 +300,7 @@ def cmd_invoices_split(args):
 
 def cmd_invoices_rebill(args):
     from shared.services import regrouping
-    from shared.services.schemas import RebillRequest
+    from shared.services.requests.invoices import RebillRequest
 
     ports, actor = staff_context(args)
     note, draft = regrouping.rebill(ports, actor, args.id, RebillRequest(reason=args.reason))
@@ -308,7 +309,7 @@ def cmd_invoices_rebill(args):
 
 def cmd_api_keys_create(args):
     from shared.services import auth
-    from shared.services.schemas import ApiKeyCreate
+    from shared.services.requests.access import ApiKeyCreate
 
     ports, actor = staff_context(args)
     record, key = auth.create_api_key(ports, actor, ApiKeyCreate(name=args.name, role=args.key_role))
@@ -502,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except PydanticValidationError as error:
         first = error.errors()[0]
-        from shared.services.schemas import first_error_field
+        from shared.services.requests.common import first_error_field
 
         param = first_error_field(tuple(first["loc"]))
         print(json.dumps({"error": {"type": "invalid_request_error", "code": "validation_failed",

@@ -12,7 +12,7 @@ from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import Attachment, Invoice
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
-from shared.services.schemas import AttachmentCreate
+from shared.services.requests.invoices import AttachmentCreate
 
 MAX_BYTES = 5 * 1024 * 1024  # an API Gateway payload is at most 10 MB, base64 adds a third
 MAX_PER_DOCUMENT = 10

@@ -7,7 +7,7 @@ import secrets
 
 from shared.billing.errors import AuthenticationError, ConflictError
 from shared.services.context import SYSTEM, Actor, Ports
-from shared.services.schemas import ApiKeyCreate
+from shared.services.requests.access import ApiKeyCreate
 
 
 def key_hash(key: str) -> str:

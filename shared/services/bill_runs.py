@@ -8,7 +8,7 @@ from shared.billing.errors import ConflictError, NotFoundError, ValidationError
 from shared.billing.models import BillRun
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
-from shared.services.schemas import BillRunCreate
+from shared.services.requests.bill_runs import BillRunCreate
 
 
 def parse_as_of(value: str) -> date:

@@ -14,7 +14,7 @@ from shared.billing.tax import check_taxable
 from shared.services.attachments import decoded_upload
 from shared.services.context import SYSTEM, Actor, Ports, as_updated
 from shared.services.ids import new_id
-from shared.services.schemas import (
+from shared.services.requests.catalog import (
     BillingEntityCreate,
     BillingEntityUpdate,
     CouponCreate,

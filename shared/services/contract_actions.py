@@ -24,7 +24,7 @@ from shared.services.billing import invoice_account, plans_for
 from shared.services.catalog import get_customer, get_plan
 from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
-from shared.services.schemas import (
+from shared.services.requests.contracts import (
     BillAhead,
     BillingDayChange,
     ContractChargeAdd,

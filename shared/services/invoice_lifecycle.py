@@ -23,7 +23,7 @@ from shared.services.billing import buyer_snapshot, check_credit_note_limits, fi
 from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
-from shared.services.schemas import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
+from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from shared.services.taxes import CreditedTax, apply_tax
 
 ATTEMPTS = 5

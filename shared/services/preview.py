@@ -15,7 +15,9 @@ from shared.billing.schedule import due_items, scheduled_items
 from shared.services.billing import Draft, assemble_invoice, draft_invoice, period_items, plans_for
 from shared.services.catalog import _check_metrics, get_customer, get_entity
 from shared.services.context import Actor, Ports
-from shared.services.schemas import InvoicePreviewRequest, UsageEventInput, first_error_field
+from shared.services.requests.common import first_error_field
+from shared.services.requests.previews import InvoicePreviewRequest
+from shared.services.requests.usage import UsageEventInput
 from shared.services.subscriptions import get_subscription
 
 PREVIEW_ID = "preview"

@@ -27,7 +27,7 @@ from shared.services.catalog import get_customer, get_entity
 from shared.services.context import Actor, Ports
 from shared.services.ids import new_id
 from shared.services.invoice_lifecycle import create_credit_note, get_document, tax_note
-from shared.services.schemas import CreditNoteCreate, InvoiceMerge, InvoiceSplit, RebillRequest
+from shared.services.requests.invoices import CreditNoteCreate, InvoiceMerge, InvoiceSplit, RebillRequest
 from shared.services.taxes import apply_tax
 
 LINE_FIELDS = ("subscription_id", "external_id", "charge_code", "gl_code", "metric_code")  # also split keys

@@ -83,7 +83,9 @@ from shared.services.catalog import create_metric, create_plan, get_customer, ge
 from shared.services.context import Actor, Documents, Ports
 from shared.services.invoices import get_invoice
 from shared.services.reconciliation import check_export, notify
-from shared.services.schemas import CODE, MetricCreate, PlanCreate, SubscriptionCreate
+from shared.services.requests.catalog import MetricCreate, PlanCreate
+from shared.services.requests.common import CODE
+from shared.services.requests.contracts import SubscriptionCreate
 from shared.services.subscriptions import create_subscription, get_subscription
 from shared.services.usage import ingest
 

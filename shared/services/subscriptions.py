@@ -30,7 +30,7 @@ from shared.services.billing import plans_for
 from shared.services.catalog import get_coupon, get_customer, get_plan
 from shared.services.context import Actor, Ports, as_updated
 from shared.services.ids import new_id
-from shared.services.schemas import CouponRedeem, PlanMigration, SubscriptionCreate, TerminateRequest
+from shared.services.requests.contracts import CouponRedeem, PlanMigration, SubscriptionCreate, TerminateRequest
 
 
 def create_subscription(ports: Ports, actor: Actor, body: SubscriptionCreate) -> Subscription:

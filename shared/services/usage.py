@@ -21,7 +21,8 @@ from shared.services.billing import metrics_for, plans_for
 from shared.services.catalog import get_customer
 from shared.services.context import Actor, Ports
 from shared.services.invoices import get_invoice
-from shared.services.schemas import UsageEventInput, first_error_field
+from shared.services.requests.common import first_error_field
+from shared.services.requests.usage import UsageEventInput
 from shared.services.subscriptions import get_subscription
 
 MAX_BATCH = 1000

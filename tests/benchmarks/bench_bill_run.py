@@ -192,7 +192,8 @@ def load_batch(ports, tag: str, count: int, workers: int) -> list[str]:
     """`count` customers with one contract each, through the service layer; their ids."""
     from shared.services.catalog import create_customer
     from shared.services.context import Actor
-    from shared.services.schemas import CustomerCreate, SubscriptionCreate
+    from shared.services.requests.catalog import CustomerCreate
+    from shared.services.requests.contracts import SubscriptionCreate
     from shared.services.subscriptions import create_subscription
 
     actor = Actor("bench", "admin")
@@ -215,7 +216,7 @@ def load_batch(ports, tag: str, count: int, workers: int) -> list[str]:
 def make_plan(ports) -> None:
     from shared.services.catalog import create_plan, default_entity
     from shared.services.context import Actor
-    from shared.services.schemas import PlanCreate
+    from shared.services.requests.catalog import PlanCreate
 
     default_entity(ports)  # created on first use: once, before the threads
     create_plan(ports, Actor("bench", "admin"), PlanCreate(

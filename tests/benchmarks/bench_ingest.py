@@ -158,7 +158,8 @@ def make_book(ports, subscriptions: int) -> list[str]:
     """One metric, one plan with a usage charge, `subscriptions` contracts; their external ids."""
     from shared.services.catalog import create_customer, create_metric, create_plan, default_entity
     from shared.services.context import Actor
-    from shared.services.schemas import CustomerCreate, MetricCreate, PlanCreate, SubscriptionCreate
+    from shared.services.requests.catalog import CustomerCreate, MetricCreate, PlanCreate
+    from shared.services.requests.contracts import SubscriptionCreate
     from shared.services.subscriptions import create_subscription
 
     actor = Actor("bench", "admin")

@@ -42,7 +42,8 @@ def book(runtime):
     from shared.services import billing
     from shared.services.catalog import create_customer, create_plan
     from shared.services.context import Actor
-    from shared.services.schemas import CustomerCreate, PlanCreate, SubscriptionCreate
+    from shared.services.requests.catalog import CustomerCreate, PlanCreate
+    from shared.services.requests.contracts import SubscriptionCreate
     from shared.services.subscriptions import create_subscription
     from shared.services.wiring import build_ports
 
@@ -235,7 +236,8 @@ def _monthly_invoice(book, name: str):
     """A Managed Service customer billed 1,250.00 for September 2025 (no event sent: the test sends them)."""
     from shared.services import billing
     from shared.services.catalog import create_customer
-    from shared.services.schemas import CustomerCreate, SubscriptionCreate
+    from shared.services.requests.catalog import CustomerCreate
+    from shared.services.requests.contracts import SubscriptionCreate
     from shared.services.subscriptions import create_subscription
 
     ports, actor = book["ports"], book["actor"]
@@ -261,7 +263,7 @@ def _actions(book, object_id: str) -> list[str]:
 
 def test_a_void_before_its_invoices_finalized_event_and_every_redelivery_change_things_once(runtime, book):
     from shared.services import invoice_lifecycle
-    from shared.services.schemas import StatusChange
+    from shared.services.requests.invoices import StatusChange
 
     invoice = _monthly_invoice(book, "Initech")
     invoice_lifecycle.void_invoice(book["ports"], book["actor"], invoice.id, StatusChange(reason="wrong account"))
@@ -283,7 +285,7 @@ def test_a_void_before_its_invoices_finalized_event_and_every_redelivery_change_
 
 def test_a_void_reverses_in_its_month_what_closed_months_recognized_and_they_stay_as_written(runtime, book):
     from shared.services import invoice_lifecycle
-    from shared.services.schemas import StatusChange
+    from shared.services.requests.invoices import StatusChange
 
     invoice_id = book["invoice"].id  # 12,000.00 from 2025-07-15; July and August recognized, August exported
     before = {e["period"]: e["amount"] for e in _schedules(runtime, invoice_id)[0]["entries"]}
@@ -302,7 +304,7 @@ def test_a_void_reverses_in_its_month_what_closed_months_recognized_and_they_sta
 
 def test_a_credit_note_before_its_invoices_finalized_event_processes_the_invoice_first(runtime, book):
     from shared.services import invoice_lifecycle
-    from shared.services.schemas import CreditNoteCreate
+    from shared.services.requests.invoices import CreditNoteCreate
 
     invoice = _monthly_invoice(book, "Hooli")
     note = invoice_lifecycle.create_credit_note(book["ports"], book["actor"], CreditNoteCreate(
@@ -321,7 +323,8 @@ def test_a_credit_note_before_its_invoices_finalized_event_processes_the_invoice
 def test_a_termination_processed_before_its_invoices_event_still_ends_the_schedule(runtime, book):
     from shared.services import billing
     from shared.services.catalog import create_customer
-    from shared.services.schemas import CustomerCreate, SubscriptionCreate, TerminateRequest
+    from shared.services.requests.catalog import CustomerCreate
+    from shared.services.requests.contracts import SubscriptionCreate, TerminateRequest
     from shared.services.subscriptions import create_subscription, terminate_subscription
 
     ports, actor = book["ports"], book["actor"]

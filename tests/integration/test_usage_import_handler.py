@@ -37,7 +37,8 @@ def bucket(runtime) -> str:
     """The bucket holds the sample file; its own notification is off, so only the test invokes."""
     from shared.services.catalog import create_customer, create_metric, create_plan
     from shared.services.context import Actor
-    from shared.services.schemas import CustomerCreate, MetricCreate, PlanCreate, SubscriptionCreate
+    from shared.services.requests.catalog import CustomerCreate, MetricCreate, PlanCreate
+    from shared.services.requests.contracts import SubscriptionCreate
     from shared.services.subscriptions import create_subscription
     from shared.services.wiring import build_ports
 

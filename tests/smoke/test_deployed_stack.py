@@ -24,7 +24,7 @@ def api():
     from shared.cli.main import connect
     from shared.services import auth
     from shared.services.context import Actor
-    from shared.services.schemas import ApiKeyCreate
+    from shared.services.requests.access import ApiKeyCreate
     from shared.services.wiring import build_ports
 
     class Args:

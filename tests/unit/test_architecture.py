@@ -93,3 +93,12 @@ def test_no_import_cycles():
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_request_models_stay_split_by_capability():
+    """No single module for every request body again: one module per capability under services/requests."""
+    assert not (ROOT / "shared/services/schemas.py").exists()
+    requests = sorted((ROOT / "shared/services/requests").glob("*.py"))
+    assert len(requests) > 1
+    too_long = [f"{p.relative_to(ROOT)}: {n} lines" for p in requests if (n := len(p.read_text().splitlines())) >= 400]
+    assert too_long == []

@@ -13,7 +13,7 @@ from shared.billing.errors import ConflictError, ValidationError
 from shared.billing.invoicing import content_hash
 from shared.services import attachments, invoice_lifecycle
 from shared.services.context import SYSTEM
-from shared.services.schemas import AttachmentCreate, StatusChange
+from shared.services.requests.invoices import AttachmentCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import bill, customer, plan, subscribe
 

@@ -17,7 +17,9 @@ from shared.services import contract_actions as actions
 from shared.services.catalog import create_metric, create_plan
 from shared.services.context import SYSTEM
 from shared.services.invoices import get_invoice
-from shared.services.schemas import ContractChargeAdd, ManualInvoiceCreate, MetricCreate, PlanCreate
+from shared.services.requests.catalog import MetricCreate, PlanCreate
+from shared.services.requests.contracts import ContractChargeAdd
+from shared.services.requests.invoices import ManualInvoiceCreate
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import at, customer, plan, subscribe
 

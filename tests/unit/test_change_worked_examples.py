@@ -10,7 +10,7 @@ import pytest
 
 from shared.services import contract_actions as actions
 from shared.services.context import SYSTEM
-from shared.services.schemas import PlanChangeRequest
+from shared.services.requests.contracts import PlanChangeRequest
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import amounts, at, bill, customer, plan, subscribe
 

@@ -11,7 +11,8 @@ import pytest
 from shared.services import contract_calendar, subscriptions
 from shared.services.catalog import create_customer, create_entity
 from shared.services.context import SYSTEM
-from shared.services.schemas import BillingEntityCreate, CustomerCreate, TerminateRequest
+from shared.services.requests.catalog import BillingEntityCreate, CustomerCreate
+from shared.services.requests.contracts import TerminateRequest
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import at, bill, customer, plan, subscribe
 

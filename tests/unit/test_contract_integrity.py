@@ -20,14 +20,9 @@ from shared.services import contract_actions as actions
 from shared.services import contract_calendar, invoice_lifecycle, preview, subscriptions, usage
 from shared.services.catalog import create_coupon, create_metric, get_customer
 from shared.services.context import SYSTEM
-from shared.services.schemas import (
-    CouponCreate,
-    CreditNoteCreate,
-    MetricCreate,
-    RegretRequest,
-    StatusChange,
-    TerminateRequest,
-)
+from shared.services.requests.catalog import CouponCreate, MetricCreate
+from shared.services.requests.contracts import RegretRequest, TerminateRequest
+from shared.services.requests.invoices import CreditNoteCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import amounts, at, bill, customer, plan, subscribe
 

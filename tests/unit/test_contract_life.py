@@ -14,16 +14,15 @@ from shared.services import preview, subscriptions
 from shared.services.billing import invoice_account
 from shared.services.catalog import create_customer, create_plan
 from shared.services.context import SYSTEM
-from shared.services.schemas import (
+from shared.services.requests.catalog import CustomerCreate, PlanCreate
+from shared.services.requests.contracts import (
     BillAhead,
     BillingDayChange,
     ContractChargeAdd,
     ContractChargeRemove,
-    CustomerCreate,
     OwnershipTransfer,
     PauseRequest,
     PlanChangeRequest,
-    PlanCreate,
     RegretRequest,
     ResumeRequest,
     SubscriptionCreate,

@@ -15,13 +15,8 @@ from shared.services import contract_actions as actions
 from shared.services import invoice_lifecycle
 from shared.services.catalog import get_customer
 from shared.services.context import SYSTEM
-from shared.services.schemas import (
-    CreditNoteCreate,
-    ManualInvoiceCreate,
-    PaymentCreate,
-    RegretRequest,
-    StatusChange,
-)
+from shared.services.requests.contracts import RegretRequest
+from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import at, bill, customer, plan, subscribe
 

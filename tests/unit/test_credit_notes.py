@@ -20,7 +20,8 @@ from shared.billing.tax import RulesTaxProvider, TaxableLine, TaxParty, TaxReque
 from shared.services import invoice_lifecycle
 from shared.services.catalog import create_customer, create_entity
 from shared.services.context import SYSTEM
-from shared.services.schemas import BillingEntityCreate, CreditNoteCreate, CustomerCreate, ManualInvoiceCreate
+from shared.services.requests.catalog import BillingEntityCreate, CustomerCreate
+from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate
 from tests.unit.moto_ports import moto_world
 
 UK_SELLER = TaxParty("GB", None, "GB980780684", registrations={"GB": "GB980780684"})

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.billing.invoicing import document_number, number_format_problem
-from shared.services.schemas import BillingEntityCreate
+from shared.services.requests.catalog import BillingEntityCreate
 
 ACCEPTED = ["{prefix}-{number:06d}", "{prefix}{number:05d}", "{prefix}{number}", "INV/{number:x}",
             "{prefix}-{number:,}", "{prefix}{number:*>8d}"]

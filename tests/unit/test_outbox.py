@@ -15,14 +15,9 @@ from shared.billing.errors import ConflictError
 from shared.services import invoice_lifecycle, subscriptions, webhooks
 from shared.services.catalog import update_customer
 from shared.services.context import SYSTEM, Actor, Ports
-from shared.services.schemas import (
-    CreditNoteCreate,
-    CustomerUpdate,
-    ManualInvoiceCreate,
-    PaymentCreate,
-    StatusChange,
-    TerminateRequest,
-)
+from shared.services.requests.catalog import CustomerUpdate
+from shared.services.requests.contracts import TerminateRequest
+from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import at, bill, customer, plan, subscribe
 from tests.unit.test_webhook_delivery import ENVELOPE, Receiver, endpoint

@@ -22,14 +22,8 @@ from shared.billing.models import DocumentLink, Invoice, InvoiceLine
 from shared.services import bill_runs, invoice_lifecycle, regrouping
 from shared.services.catalog import get_entity, update_customer, update_entity
 from shared.services.context import SYSTEM
-from shared.services.schemas import (
-    BillingEntityUpdate,
-    CustomerUpdate,
-    InvoiceMerge,
-    InvoiceSplit,
-    ManualInvoiceCreate,
-    RebillRequest,
-)
+from shared.services.requests.catalog import BillingEntityUpdate, CustomerUpdate
+from shared.services.requests.invoices import InvoiceMerge, InvoiceSplit, ManualInvoiceCreate, RebillRequest
 from tests.documents.document_fixtures import make_invoice
 from tests.unit.moto_ports import moto_world
 from tests.unit.test_contract_life import at, bill, customer, plan, subscribe

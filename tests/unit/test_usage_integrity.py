@@ -17,7 +17,8 @@ from shared.local import dynamodb as local_dynamodb
 from shared.services import billing, reconciliation, usage
 from shared.services.catalog import create_customer, create_metric, create_plan
 from shared.services.context import SYSTEM
-from shared.services.schemas import CustomerCreate, MetricCreate, PlanCreate, SubscriptionCreate
+from shared.services.requests.catalog import CustomerCreate, MetricCreate, PlanCreate
+from shared.services.requests.contracts import SubscriptionCreate
 from shared.services.subscriptions import create_subscription
 from tests.unit.moto_ports import moto_world
 

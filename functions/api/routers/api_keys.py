@@ -4,7 +4,7 @@ from pydantic import BaseModel
 
 from functions.api.routers.common import actor, ports
 from shared.services import auth
-from shared.services.schemas import ApiKeyCreate
+from shared.services.requests.access import ApiKeyCreate
 
 router = APIGatewayRouter()
 

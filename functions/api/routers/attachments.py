@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api.routers.common import actor, ports
 from shared.billing.models import Attachment
 from shared.services import attachments
-from shared.services.schemas import AttachmentCreate
+from shared.services.requests.invoices import AttachmentCreate
 
 router = APIGatewayRouter()
 

@@ -9,7 +9,7 @@ from functions.api.routers.common import Limit, Page, StartingAfter, actor, port
 from shared.billing.errors import ValidationError
 from shared.billing.models import AuditEvent, BillRun, Invoice
 from shared.services import bill_runs, invoices, taxes
-from shared.services.schemas import BillRunCreate
+from shared.services.requests.bill_runs import BillRunCreate
 
 router = APIGatewayRouter()
 

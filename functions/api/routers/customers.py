@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
 from shared.billing.models import Customer
 from shared.services import catalog
-from shared.services.schemas import CustomerCreate, CustomerUpdate
+from shared.services.requests.catalog import CustomerCreate, CustomerUpdate
 
 router = APIGatewayRouter()
 

@@ -13,7 +13,7 @@ from shared.billing.models import Invoice
 from shared.documents.ubl import invoice_to_ubl
 from shared.services import invoice_lifecycle as lifecycle
 from shared.services import regrouping
-from shared.services.schemas import (
+from shared.services.requests.invoices import (
     CreditNoteCreate,
     InvoiceMerge,
     InvoiceSplit,

@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
 from shared.billing.models import Coupon, Metric, Plan
 from shared.services import catalog
-from shared.services.schemas import CouponCreate, MetricCreate, PlanBody, PlanCreate
+from shared.services.requests.catalog import CouponCreate, MetricCreate, PlanBody, PlanCreate
 
 router = APIGatewayRouter()
 

@@ -11,7 +11,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field
 
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
-
 from shared.billing.errors import ValidationError
 from shared.billing.models import Amount
 from shared.services import analytics, revenue

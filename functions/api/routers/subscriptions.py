@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
 from shared.billing.models import Invoice, Subscription
 from shared.services import contract_actions, preview, subscriptions, usage
-from shared.services.schemas import (
+from shared.services.requests.contracts import (
     BillAhead,
     BillingDayChange,
     ContractChargeAdd,

@@ -7,7 +7,8 @@ from pydantic import BaseModel
 from functions.api.routers.common import Limit, Page, StartingAfter, actor, ports
 from shared.billing.models import Invoice, UsageEvent
 from shared.services import preview, usage
-from shared.services.schemas import InvoicePreviewRequest, UsageBatch
+from shared.services.requests.previews import InvoicePreviewRequest
+from shared.services.requests.usage import UsageBatch
 
 router = APIGatewayRouter()
 
