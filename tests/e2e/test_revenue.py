@@ -217,12 +217,13 @@ def test_uc04_terminated_at_the_renewal_the_rows_stop_after_the_last_paid_month(
 
 
 def schedule_of_invoice(api: ApiClient, invoice_id: str, done) -> dict:
-    for _ in range(200):  # invoice.voided and the credit note's invoice.finalized arrive asynchronously
+    """The invoice's schedule once `done(schedule)` holds (invoice.voided and the credit note's
+    invoice.finalized arrive asynchronously, through the outbox)."""
+    def changed():
         (schedule,) = api.ok(api.get("/revenue-schedules", invoice_id=invoice_id))["data"]
-        if done(schedule):
-            return schedule
-        time.sleep(0.05)
-    raise AssertionError(f"the schedule of {invoice_id} did not change")
+        return schedule if done(schedule) else None
+
+    return wait_for(changed, what=f"the schedule of {invoice_id} changed")
 
 
 def test_a_void_and_a_credit_note_reverse_revenue_in_their_month_and_the_files_agree(platform, api, keys, contract):

@@ -39,23 +39,16 @@ from shared.services.billing import invoice_account
 from shared.services.catalog import create_coupon, create_customer, create_entity, create_metric, create_plan
 from shared.services.context import SYSTEM, Actor
 from shared.services.contract_calendar import run_day
-from shared.services.schemas import (
-    BillingEntityCreate,
-    CouponCreate,
-    CreditNoteCreate,
-    CustomerCreate,
-    ManualInvoiceCreate,
-    MetricCreate,
+from shared.services.requests.catalog import BillingEntityCreate, CouponCreate, CustomerCreate, MetricCreate, PlanCreate
+from shared.services.requests.contracts import (
     PauseRequest,
-    PaymentCreate,
     PlanChangeRequest,
-    PlanCreate,
     RegretRequest,
     ResumeRequest,
-    StatusChange,
     SubscriptionCreate,
     TerminateRequest,
 )
+from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 
 settings.register_profile("ledger-ci", max_examples=60, stateful_step_count=25, deadline=None, print_blob=True,
