@@ -361,7 +361,9 @@ class _Rater:
                 self.lines.append(InvoiceLine(
                     kind="discount", description=COUPON_LINE.format(code=redemption.code, name=redemption.name),
                     charge_code=f"coupon:{redemption.code}", quantity=Decimal(1), unit_price=-off, amount=-off,
-                    currency=currency, period_start=cycle.start, period_end=cycle.end,
+                    # the service it discounts: within the cycle, the span of the lines it applies to
+                    currency=currency, period_start=min(ln.period_start for ln in lines),
+                    period_end=max(ln.period_end or cycle.end for ln in lines),
                     subscription_id=self.sub.id, external_id=self.sub.external_id, item_key=key,
                     details=[rule, f"applies {cycle_rule}"]))
                 applied.append(key)

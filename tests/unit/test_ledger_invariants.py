@@ -829,3 +829,21 @@ def test_outbox_entries_exist_for_committed_changes(ledger):
     entries = ledger.outbox()
     assert {e["type"] for e in entries} >= {"invoice.finalized", "payment.succeeded"}
     ledger.check_outbox(entries)
+
+
+def test_a_coupon_line_states_the_service_it_discounts_after_a_plan_change(ledger):
+    """Found by the machine: a forever coupon on a cycle cut short by a plan change stated the whole cycle
+    (to 28 Feb) while the charge it discounted stopped at the change (12 Feb): the discount stood against
+    days nothing was billed for."""
+    acme = ledger.customer()
+    ledger.advance(14)
+    sub = ledger.subscribe(acme, "basic", ledger.today() - timedelta(days=13), "forever", quantity=Decimal(2),
+                           term_months=1)
+    retried(lambda: contract_actions.change_plan(ledger.ports, SYSTEM, sub.id, PlanChangeRequest(
+        plan_code="seats-usd", timing="immediately", quantity=Decimal(1))))
+    ledger.bill_run()
+    (discount,) = [ln for d in ledger.documents() for ln in d.lines if ln.kind == "discount"]
+    (charge,) = [ln for d in ledger.documents() for ln in d.lines
+                 if ln.subscription_id == sub.id and ln.kind == "recurring"]
+    assert (discount.period_start, discount.period_end) == (charge.period_start, charge.period_end)
+    ledger.check_money()
