@@ -51,7 +51,7 @@ from shared.services.requests.contracts import (
 from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 
-settings.register_profile("ledger-ci", max_examples=60, stateful_step_count=25, deadline=None, print_blob=True,
+settings.register_profile("ledger-ci", max_examples=20, stateful_step_count=20, deadline=None, print_blob=True,
                           derandomize=False, suppress_health_check=list(HealthCheck))
 settings.register_profile("ledger-soak", max_examples=1500, stateful_step_count=60, deadline=None,
                           print_blob=True, derandomize=False, suppress_health_check=list(HealthCheck))
