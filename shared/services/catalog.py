@@ -125,8 +125,10 @@ def default_entity(ports: Ports) -> BillingEntity:
     if entity_id is None:
         try:
             return create_entity(ports, SYSTEM, DEFAULT_ENTITY)
-        except ConflictError:  # created concurrently
+        except ConflictError:  # created concurrently, or another write won: then the caller retries
             entity_id = ports.repo.resolve_alias("entity", DEFAULT_ENTITY.code)
+            if entity_id is None:
+                raise
     return get_entity(ports, entity_id)
 
 
@@ -154,8 +156,10 @@ def create_customer(ports: Ports, actor: Actor, body: CustomerCreate) -> Custome
                                    [ports.event(actor, "customer.created",
                                                 {"customer": customer.model_dump(mode="json")})])
     except ConflictError:
-        raise ConflictError(f"a customer with external_id '{body.external_id}' exists",
-                            param="external_id") from None
+        if body.external_id and ports.repo.resolve_alias("customer", body.external_id):
+            raise ConflictError(f"a customer with external_id '{body.external_id}' exists",
+                                param="external_id") from None
+        raise  # another write won (concurrent_modification): the client retries
     return customer
 
 

@@ -198,14 +198,10 @@ class Ledger:
         else:
             body = CustomerCreate(name=name, email="ap@example.com", country="DE", currency="EUR",
                                   billing_entity="eu")
-        for _ in range(3):  # a cancelled transaction comes back as "external_id 'None' exists" (see the report)
-            try:
-                customer = create_customer(self.ports, SYSTEM, body)
-                self.deliver()
-                return customer.id
-            except ConflictError:
-                continue
-        raise AssertionError("the customer could not be created")
+        customer = retried(lambda: create_customer(self.ports, SYSTEM, body))
+        assert customer is not None, "the customer could not be created"
+        self.deliver()
+        return customer.id
 
     def currency_of(self, customer_id: str) -> str:
         return self.ports.repo.get_customer(customer_id).currency
@@ -818,6 +814,30 @@ def test_a_catch_up_run_never_dates_an_invoice_before_the_previous_number(ledger
     ledger.subscribe(acme, "basic", ledger.today() - timedelta(days=10))
     ledger.bill_run(as_of=ledger.today() - timedelta(days=10))
     ledger.check_numbering()
+
+
+def test_a_customer_whose_transaction_was_cancelled_is_retried_not_refused(ledger):
+    """Found by the machine: a cancelled transaction came back as "a customer with external_id 'None'
+    exists" (409, not retryable); it is a concurrent modification, and the retry creates the customer."""
+    ledger.customer()  # the default billing entity exists
+    ledger.ports.repo.store.transact = _conflicting_once(ledger.ports.repo.store.transact)
+    with pytest.raises(ConflictError) as refused:
+        create_customer(ledger.ports, SYSTEM, CustomerCreate(name="Acme", email="ap@example.com", country="US",
+                                                             region="US-OR", currency="USD"))
+    assert refused.value.code == "concurrent_modification" and "external_id" not in str(refused.value)
+    assert ledger.customer(name="Globex")  # and the client's retry creates it
+
+
+def _conflicting_once(transact):
+    calls = []
+
+    def conflicting(operations, audit=(), events=()):
+        if not calls:
+            calls.append(1)
+            raise ConflictError("the object changed or already exists; read it again and retry",
+                                code="concurrent_modification")
+        return transact(operations, audit, events)
+    return conflicting
 
 
 def test_outbox_entries_exist_for_committed_changes(ledger):
