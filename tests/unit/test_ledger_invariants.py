@@ -668,9 +668,20 @@ class LedgerMachine(RuleBasedStateMachine):
     def full_credit_note(self, invoice):
         before = self.ledger.ports.repo.get_invoice(invoice)
         note = self.ledger.credit(invoice)
-        if note is None and before.status in LIVE and not before.credits and before.total > 0:
+        if note is None and before.status in LIVE and not before.credits and before.total > 0 \
+                and not self.credited_since(before):
             raise AssertionError(f"a full credit note on {before.number} (total {before.total}, lines "
                                  f"{[(ln.kind, ln.amount) for ln in before.lines]}) was refused")
+
+    def credited_since(self, invoice: Invoice) -> bool:
+        """Whether a later document credited unused time (a pause, a refund, a regret) of a period this invoice
+        billed: then a full credit note would credit it twice, and the platform refuses it (defect 1's rule)."""
+        billed = [(ln.subscription_id, ln.period_start, ln.period_end) for ln in invoice.lines
+                  if ln.kind in ("recurring", "one_time") and ln.subscription_id]
+        return any(ln.amount < 0 and ln.kind not in ("discount", "usage", "late_usage") and ln.period_start
+                   and any(ln.subscription_id == sub and ln.period_start < end and start < ln.period_end
+                           for sub, start, end in billed)
+                   for d in self.ledger.documents() if d.id != invoice.id and d.status != "draft" for ln in d.lines)
 
     @rule(invoice=invoices, share=st.integers(1, 100))
     def partial_credit_note(self, invoice, share):
