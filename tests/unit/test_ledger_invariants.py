@@ -15,7 +15,7 @@ every step it reads the stored records back and checks:
 - revenue: the schedules of each invoice recognize, in the end, what is net invoiced (0 once voided);
 - numbering: every series is gapless, unique, hash-chained, and its issue dates never go back.
 
-Budget: the `ledger-ci` profile (below) is what CI runs; `HYPOTHESIS_PROFILE=ledger-soak` runs a long soak
+Budget: the `ledger-ci` profile (below, derandomized) is what CI runs; `HYPOTHESIS_PROFILE=ledger-soak` runs a long soak
 locally, `ledger-dev` a quick look. The minimal sequences it found are kept as plain tests at the end.
 """
 
@@ -51,8 +51,10 @@ from shared.services.requests.contracts import (
 from shared.services.requests.invoices import CreditNoteCreate, ManualInvoiceCreate, PaymentCreate, StatusChange
 from tests.unit.moto_ports import moto_world
 
+# CI explores the same 20 sequences every run (derandomized: a red run is the code's doing, and reproducible);
+# the soak explores new ones each time and is where new sequences are found.
 settings.register_profile("ledger-ci", max_examples=20, stateful_step_count=20, deadline=None, print_blob=True,
-                          derandomize=False, suppress_health_check=list(HealthCheck))
+                          derandomize=True, suppress_health_check=list(HealthCheck))
 settings.register_profile("ledger-soak", max_examples=1500, stateful_step_count=60, deadline=None,
                           print_blob=True, derandomize=False, suppress_health_check=list(HealthCheck))
 settings.register_profile("ledger-dev", max_examples=10, stateful_step_count=20, deadline=None, print_blob=True,
