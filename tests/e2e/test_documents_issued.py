@@ -44,6 +44,16 @@ def emails(platform) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(raw, policy=policy.default) for raw in platform.sent_emails()]
 
 
+def mail_about(platform, matches, what: str) -> email.message.EmailMessage:
+    """The one e-mail that `matches`, once sent (the PDF is stored before its e-mail leaves)."""
+    def sent():
+        found = [m for m in emails(platform) if matches(m)]
+        assert len(found) <= 1, f"{len(found)} e-mails about {what}"
+        return found[0] if found else None
+
+    return wait_for(sent, interval=0.2, what=f"the e-mail about {what}")
+
+
 def issued_pdf(api, path: str) -> bytes:
     """The PDF of record, once `document_issue` (on the invoice.finalized event) has stored it."""
     def stored():
@@ -141,7 +151,7 @@ def test_a_finalized_invoice_and_its_credit_note_are_rendered_and_emailed(platfo
     text = text_of(pdf, tmp_path)
     assert final["number"] in text and "BC-2025-19" in text and "960,00" in text and "Aperçu" not in text
     assert book.get(f"/invoices/{final['id']}/preview").status == 409
-    (mail,) = [m for m in emails(platform) if final["number"] in m["Subject"]]
+    mail = mail_about(platform, lambda m: final["number"] in m["Subject"], final["number"])
     assert mail["To"] == "compta@dupont.example"
     assert [p.get_filename() for p in mail.iter_attachments()] == [f"{final['number']}.pdf"]
 
@@ -152,7 +162,7 @@ def test_a_finalized_invoice_and_its_credit_note_are_rendered_and_emailed(platfo
     note_text = text_of(issued_pdf(book, f"/credit-notes/{note['id']}/pdf"), tmp_path)
     assert "Avoir" in note_text and f"Rectifie la facture {final['number']}" in note_text
     assert "120,00" in note_text  # 100.00 + 20 % VAT credited
-    (note_mail,) = [m for m in emails(platform) if m["Subject"].startswith(f"Avoir {note['number']}")]
+    note_mail = mail_about(platform, lambda m: m["Subject"].startswith(f"Avoir {note['number']}"), note["number"])
     assert final["number"] in note_mail["Subject"]
     assert book.ok(book.get(f"/invoices/{note['id']}/deliveries"))["data"][0]["status"] == "sent"
 
